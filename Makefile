@@ -1,0 +1,54 @@
+# Two commands set everything up on a fresh Debian machine with Python 3.11+:
+#   make demo   installs, builds an index from samples/ and checks a repost
+#   make test   installs and runs the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO   := .demo
+
+.PHONY: install system-deps demo test bench-hash bench-accuracy bench-speed clean
+
+# ffmpeg/ffprobe from Debian when we may install packages; otherwise the
+# static ffmpeg inside the imageio-ffmpeg wheel is used (no ffprobe needed).
+system-deps:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's ffmpeg"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	  else echo "no ffmpeg on PATH and no root: using the one shipped in imageio-ffmpeg"; fi; \
+	fi
+
+$(BIN)/provenance: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: system-deps $(BIN)/provenance
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/provenance --db $(DEMO)/index.db add samples/big-buck-bunny.mp4 \
+	  samples/tears-of-steel.mp4 samples/basketball.mp4 samples/his-girl-friday.mp4
+	@echo; echo "== check a repost (trimmed, downscaled, recoloured copy of big-buck-bunny.mp4)"
+	$(BIN)/provenance --db $(DEMO)/index.db check samples/repost-big-buck-bunny.mp4
+	@echo; echo "== check footage that was never indexed"
+	$(BIN)/provenance --db $(DEMO)/index.db check samples/unrelated.mp4
+	$(BIN)/provenance --db $(DEMO)/index.db check samples/repost-big-buck-bunny.mp4 \
+	  --format json --output $(DEMO)/report.json
+	@echo; echo "JSON report written to $(DEMO)/report.json"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench-hash: install
+	$(BIN)/python bench/hash_compare.py
+
+bench-accuracy: install
+	$(BIN)/python bench/accuracy.py $(BENCH_ARGS)
+
+bench-speed: install
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

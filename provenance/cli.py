@@ -1,0 +1,167 @@
+"""Command-line interface: parse, call the pipeline, render. Nothing else."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, pipeline
+from .config import Settings, load_settings
+from .errors import EXIT_CODES_HELP, EXIT_INTERNAL, ProvenanceError
+from .index import Index
+from .report import clean, render_text, to_json
+
+
+class _Group(click.Group):
+    """Turns domain errors into one line on stderr and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ProvenanceError as exc:
+            click.echo(f"provenance: error: {clean(exc, 500)}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("provenance: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: say so in one line, no traceback for users
+            click.echo(f"provenance: internal error: {type(exc).__name__}: {clean(exc, 300)} "
+                       "(please report it)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES_HELP,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+              help="Index database (default: $PROVENANCE_DB or ~/.local/share/provenance/index.db).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (default: $PROVENANCE_CONFIG or ~/.config/provenance/feeds.toml).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.version_option(__version__, prog_name="provenance")
+@click.pass_context
+def main(ctx: click.Context, db: Path | None, config: Path | None, quiet: bool) -> None:
+    """Find where a viral clip appeared before, from a local index of videos.
+
+    \b
+    provenance add SOURCE...     index files or URLs
+    provenance check SOURCE      which indexed videos share footage with SOURCE
+    """
+    ctx.obj = {"db": db, "config": config, "quiet": quiet}
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return load_settings(ctx.obj["config"], db_path=ctx.obj["db"], quiet=ctx.obj["quiet"] or None)
+
+
+def _progress(settings: Settings, message: str) -> None:
+    if not settings.quiet and sys.stderr.isatty():
+        click.echo(message, err=True)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_context
+def add(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Index each SOURCE (a video file or a URL); one line per source."""
+    settings = _settings(ctx)
+    failure = 0
+    with pipeline.default_index(settings) as index:
+        for source in sources:
+            _progress(settings, f"indexing {clean(source)} …")
+            try:
+                outcome = pipeline.add(source, index, settings)
+            except ProvenanceError as exc:
+                if exc.exit_code == 6:  # the index itself is broken: stop here
+                    raise
+                click.echo(f"failed {clean(source, 300)}: {clean(exc, 500)}")
+                failure = exc.exit_code
+                continue
+            click.echo(f"{outcome.status} {clean(source, 300)} (video #{outcome.video_id}, "
+                       f"{outcome.keyframes} keyframes)")
+    ctx.exit(failure)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@click.option("--add", "add_after", is_flag=True, help="Also index SOURCE after checking it.")
+@click.pass_context
+def check(ctx: click.Context, source: str, fmt: str, output: Path | None, add_after: bool) -> None:
+    """Report which indexed videos share footage with SOURCE, aligned in time."""
+    settings = _settings(ctx)
+    with pipeline.default_index(settings) as index:
+        _progress(settings, f"checking {clean(source)} against {index.path} …")
+        report = pipeline.check(source, index, settings, add_after=add_after)
+    color = output is None and sys.stdout.isatty()
+    text = to_json(report) if fmt == "json" else render_text(report, color=color)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        _progress(settings, f"report written to {output}")
+
+
+@main.command("list")
+@click.pass_context
+def list_videos(ctx: click.Context) -> None:
+    """One line per indexed video: id, duration, keyframes, first source."""
+    with pipeline.default_index(_settings(ctx)) as index:
+        for v in index.videos():
+            first = v.sightings[0].metadata if v.sightings else None
+            label = clean(first.url or first.source, 90) if first else "-"
+            click.echo(f"{v.id:>6}  {v.duration_s or 0:7.1f} s  {v.keyframe_count:5} kf  "
+                       f"{len(v.sightings)} sighting(s)  {label}")
+
+
+@main.command()
+@click.argument("video_id", type=int)
+@click.pass_context
+def show(ctx: click.Context, video_id: int) -> None:
+    """Everything the index holds about one video."""
+    with pipeline.default_index(_settings(ctx)) as index:
+        v = index.video(video_id)
+        if v is None:
+            raise click.ClickException(f"no video #{video_id} in {index.path}")
+        click.echo(f"video #{v.id}  sha256 {v.sha256}")
+        click.echo(f"  {v.duration_s or 0:.1f} s  {v.width}x{v.height}  {v.keyframe_count} "
+                   f"keyframes  added {v.added_at}")
+        for s in v.sightings:
+            m = s.metadata
+            click.echo(f"  sighting #{s.id}: {clean(m.url or m.source, 200)}")
+            for label, value in (("uploader", m.uploader), ("title", m.title),
+                                 ("upload time", m.upload_time.value and
+                                  f"{m.upload_time.value} ({m.upload_time.precision}, "
+                                  f"from {m.upload_time.source})"),
+                                 ("retrieved", m.retrieved_at), ("info.json", m.info_json_path)):
+                if value:
+                    click.echo(f"    {label:<12} {clean(value, 200)}")
+
+
+@main.command()
+@click.argument("video_id", type=int)
+@click.pass_context
+def remove(ctx: click.Context, video_id: int) -> None:
+    """Remove a video, its sightings and its keyframes from the index."""
+    with pipeline.default_index(_settings(ctx)) as index:
+        if not index.remove(video_id):
+            raise click.ClickException(f"no video #{video_id} in {index.path}")
+        click.echo(f"removed video #{video_id}")
+
+
+@main.command()
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Size and contents of the index."""
+    with pipeline.default_index(_settings(ctx)) as index:
+        for key, value in index.stats().items():
+            click.echo(f"{key:<16} {value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,116 @@
+"""Every default and bound in one place.
+
+Precedence for each setting: command-line flag, then environment variable,
+then the ``[settings]`` table of the config file, then the default below.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError
+
+
+# Frame-level Hamming radius per hash algorithm (bits), measured in bench/.
+SCHEME_RADIUS = {"phash": 10, "pdq": 31}
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def default_db_path() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / "provenance" / "index.db"
+
+
+def default_cache_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / "provenance"
+
+
+def default_config_path() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / "provenance" / "feeds.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = field(default_factory=default_db_path)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    # Sampling: one frame every `sample_interval_s` plus every scene cut. Index
+    # and query must sample alike; the matcher tolerates the phase difference.
+    sample_interval_s: float = 0.5
+    scene_threshold: float = 0.30
+    # Frames under this detail score (0-100, see keyframes.detail_score) are
+    # black, flat or blurred to nothing and would match everything alike.
+    min_detail: float = 12.0
+    # Only the first `max_duration_s` seconds are hashed: enough to identify
+    # footage, and a 10-hour upload cannot stall the batch.
+    max_duration_s: float = 1800.0
+    max_download_bytes: int = 2 * 1024**3
+    socket_timeout_s: float = 20.0
+    retries: int = 3
+    max_height: int = 720
+    hash_algorithm: str = "phash"
+    # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
+    # score a match needs to be listed, calibrated in bench/.
+    match_radius: int | None = None
+    match_score_threshold: float = 0.35
+    quiet: bool = False
+
+    def radius_for(self, algorithm: str) -> int:
+        return self.match_radius if self.match_radius is not None else SCHEME_RADIUS[algorithm]
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_ENV = {
+    "db_path": "PROVENANCE_DB",
+    "cache_dir": "PROVENANCE_CACHE",
+    "sample_interval_s": "PROVENANCE_SAMPLE_INTERVAL",
+    "max_duration_s": "PROVENANCE_MAX_DURATION",
+    "max_download_bytes": "PROVENANCE_MAX_DOWNLOAD_BYTES",
+    "socket_timeout_s": "PROVENANCE_SOCKET_TIMEOUT",
+    "match_score_threshold": "PROVENANCE_MATCH_THRESHOLD",
+    "match_radius": "PROVENANCE_MATCH_RADIUS",
+    "hash_algorithm": "PROVENANCE_HASH",
+}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "Path":
+            return Path(str(raw)).expanduser()
+        if kind == "float":
+            return float(raw)
+        if kind in ("int", "int | None"):
+            return int(raw)
+        if kind == "bool":
+            return str(raw).lower() in {"1", "true", "yes", "on"}
+    except ValueError as exc:
+        raise BadInputError(f"setting {name}: {raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+def load_settings(config_path: Path | None = None, **flags: Any) -> Settings:
+    """Build settings from defaults, the config file, the environment and flags."""
+    values: dict[str, Any] = {}
+    path = config_path or Path(os.environ.get("PROVENANCE_CONFIG") or default_config_path())
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("settings", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"config file {path}: {exc}") from exc
+        known = {f.name for f in fields(Settings)}
+        for key, raw in table.items():
+            if key not in known:
+                raise BadInputError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _coerce(key, raw)
+    for name, var in _ENV.items():
+        if os.environ.get(var):
+            values[name] = _coerce(name, os.environ[var])
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,166 @@
+"""Hashing stage: perceptual hashes of keyframes.
+
+``FrameHash`` is a value object: it knows its algorithm, bit length and
+version, and has a lossless text form (``str(h)`` / ``FrameHash.parse``), in
+the spirit of imagehash's ``ImageHash``. Hashers turn grey keyframe pixels into
+hashes; arrays of hashes are ``uint64`` numpy arrays of shape (n, bits // 64),
+most significant word first, which is what the index stores and searches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Protocol
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+from .errors import BadInputError, DecodeError
+from .fetch import FetchedMedia
+from .keyframes import MediaInfo, extract, probe
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+
+@dataclass(frozen=True, order=True)
+class FrameHash:
+    algorithm: str
+    bits: int
+    version: int
+    value: int  # unsigned, < 2**bits
+
+    def __post_init__(self) -> None:
+        if self.bits % 64 or not 0 <= self.value < (1 << self.bits):
+            raise ValueError(f"{self.value:#x} does not fit {self.bits} bits")
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}-{self.bits}-v{self.version}:{self.value:0{self.bits // 4}x}"
+
+    @classmethod
+    def parse(cls, text: str) -> "FrameHash":
+        try:
+            kind, hexdigits = text.strip().split(":")
+            algorithm, bits, version = kind.rsplit("-", 2)
+            if not version.startswith("v") or len(hexdigits) != int(bits) // 4:
+                raise ValueError(text)
+            return cls(algorithm, int(bits), int(version[1:]), int(hexdigits, 16))
+        except ValueError as exc:
+            raise BadInputError(f"not a frame hash: {text[:80]!r}") from exc
+
+    def distance(self, other: "FrameHash") -> int:
+        if (self.algorithm, self.bits, self.version) != (other.algorithm, other.bits, other.version):
+            raise ValueError(f"cannot compare {self.scheme} with {other.scheme}")
+        return (self.value ^ other.value).bit_count()
+
+    @property
+    def scheme(self) -> str:
+        return f"{self.algorithm}-{self.bits}-v{self.version}"
+
+    def words(self) -> np.ndarray:
+        n = self.bits // 64
+        return np.array([(self.value >> (64 * (n - 1 - i))) & ((1 << 64) - 1) for i in range(n)],
+                        dtype=np.uint64)
+
+    @classmethod
+    def from_words(cls, scheme: str, words: Iterable[int]) -> "FrameHash":
+        algorithm, bits, version = scheme.rsplit("-", 2)
+        value = 0
+        for word in words:
+            value = (value << 64) | int(word)
+        return cls(algorithm, int(bits), int(version[1:]), value)
+
+
+class Hasher(Protocol):
+    """Turns a grey keyframe into a hash. ``hash_many`` returns (n, words) uint64."""
+
+    algorithm: str
+    bits: int
+    version: int
+
+    def hash_many(self, frames: list[np.ndarray]) -> np.ndarray: ...
+
+
+def _pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Rows of 0/1 (n, B) -> (n, B // 64) uint64, first bit most significant."""
+    packed = np.packbits(bits.astype(np.uint8), axis=1)  # big-endian bytes
+    return packed.view(">u8").astype(np.uint64)
+
+
+class PHasher:
+    """imagehash's pHash (64-bit DCT sign hash), the owner's named baseline."""
+
+    algorithm, bits, version = "phash", 64, 1
+
+    def hash_many(self, frames: list[np.ndarray]) -> np.ndarray:
+        if not frames:
+            return np.zeros((0, 1), np.uint64)
+        rows = [imagehash.phash(Image.fromarray(f)).hash.reshape(-1) for f in frames]
+        return _pack_bits(np.stack(rows))
+
+
+class PDQHasher:
+    """Meta's PDQ (256-bit) via pdqhash; quality is computed by keyframes instead."""
+
+    algorithm, bits, version = "pdq", 256, 1
+
+    def hash_many(self, frames: list[np.ndarray]) -> np.ndarray:
+        if not frames:
+            return np.zeros((0, 4), np.uint64)
+        rows = [pdqhash.compute(np.repeat(f[:, :, None], 3, axis=2))[0] for f in frames]
+        return _pack_bits(np.stack(rows))
+
+
+HASHERS: dict[str, Hasher] = {"phash": PHasher(), "pdq": PDQHasher()}
+
+
+def scheme_of(hasher: Hasher) -> str:
+    return f"{hasher.algorithm}-{hasher.bits}-v{hasher.version}"
+
+
+def hasher_for(scheme_or_name: str) -> Hasher:
+    name = scheme_or_name.split("-")[0]
+    if name not in HASHERS:
+        raise BadInputError(f"unknown hash algorithm {scheme_or_name!r}")
+    return HASHERS[name]
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances between rows of a (n, w) and b (m, w) -> (n, m)."""
+    return np.bitwise_count(a[:, None, :] ^ b[None, :, :]).sum(axis=2, dtype=np.int32)
+
+
+@dataclass(frozen=True)
+class HashedVideo:
+    """A fetched video with the hashes of its kept keyframes, ready to index or match."""
+
+    media: FetchedMedia
+    info: MediaInfo
+    scheme: str
+    times: list[float]
+    details: list[float]
+    hashes: np.ndarray
+    mirrored: np.ndarray  # hashes of the horizontally flipped frames, for queries
+
+    @property
+    def duration_s(self) -> float:
+        return self.info.duration_s or max(self.times, default=0.0)
+
+
+def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> HashedVideo:
+    info = probe(media.path)
+    frames = list(extract(media.path, settings))
+    if not frames:
+        raise DecodeError(
+            f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
+    pixels = [f.pixels for f in frames]
+    return HashedVideo(
+        media=media,
+        info=info,
+        scheme=scheme_of(hasher),
+        times=[f.t for f in frames],
+        details=[round(f.detail, 2) for f in frames],
+        hashes=hasher.hash_many(pixels),
+        mirrored=hasher.hash_many([p[:, ::-1] for p in pixels]),
+    )

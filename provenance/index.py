@@ -1,0 +1,328 @@
+"""Index stage: the SQLite store of videos, their sightings and keyframe hashes.
+
+Contract: one ``Index`` per database file. A video is stored once per content
+(SHA-256); every place it was seen (file path or URL, uploader, upload time)
+is a *sighting*. Every multi-row write runs in one ``BEGIN IMMEDIATE``
+transaction, so a killed process leaves either the whole video or nothing.
+The database runs in WAL mode with a busy timeout, so a cron batch and a
+journalist's check can share it. Hash words are unsigned 64-bit values stored
+as SQLite's signed integers (two's complement) and read back losslessly.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import IndexDatabaseError
+from .fetch import FetchedMedia, SourceMetadata, UploadTime, now_utc
+
+BUSY_TIMEOUT_S = 60.0
+
+# Numbered migrations: position i brings the schema from version i to i+1.
+# Never edit a released one; append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE videos (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        size_bytes INTEGER NOT NULL,
+        duration_s REAL,
+        width INTEGER,
+        height INTEGER,
+        media_path TEXT,
+        container_tags TEXT NOT NULL DEFAULT '{}',
+        keyframe_count INTEGER NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE TABLE sightings (
+        id INTEGER PRIMARY KEY,
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        url TEXT,
+        extractor TEXT,
+        platform_id TEXT,
+        uploader TEXT,
+        uploader_id TEXT,
+        channel TEXT,
+        title TEXT,
+        description TEXT,
+        duration_s REAL,
+        upload_time TEXT,
+        upload_time_precision TEXT NOT NULL DEFAULT 'unknown'
+            CHECK (upload_time_precision IN ('second', 'day', 'unknown')),
+        upload_time_source TEXT NOT NULL DEFAULT 'none',
+        retrieved_at TEXT NOT NULL,
+        info_json_path TEXT,
+        UNIQUE (video_id, source)
+    );
+    CREATE INDEX sightings_by_source ON sightings(source);
+    CREATE TABLE frames (
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        t REAL NOT NULL,
+        detail REAL NOT NULL,
+        h0 INTEGER NOT NULL,
+        h1 INTEGER,
+        h2 INTEGER,
+        h3 INTEGER,
+        PRIMARY KEY (video_id, seq)
+    ) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def to_signed(word: int) -> int:
+    return word - (1 << 64) if word >= (1 << 63) else word
+
+
+def to_unsigned(word: int) -> int:
+    return word + (1 << 64) if word < 0 else word
+
+
+@dataclass(frozen=True)
+class Sighting:
+    id: int
+    metadata: SourceMetadata
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    id: int
+    sha256: str
+    size_bytes: int
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    media_path: str | None
+    container_tags: dict[str, str]
+    keyframe_count: int
+    added_at: str
+    sightings: list[Sighting] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrameArrays:
+    """Every indexed keyframe, column-wise, for the matcher."""
+
+    video_ids: np.ndarray  # int64
+    times: np.ndarray  # float64 seconds since the video's first frame
+    hashes: np.ndarray  # (n, words) uint64
+
+
+@contextlib.contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise IndexDatabaseError(_explain(path, exc)) from exc
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"index {path} is corrupt or not a provenance index ({text})"
+    if "locked" in text or "busy" in text:
+        return f"index {path} is busy: another process held it for over {BUSY_TIMEOUT_S:.0f} s"
+    if "readonly" in text or "read-only" in text:
+        return f"index {path} is read-only: cannot write to it"
+    if "unable to open" in text:
+        return f"index {path} cannot be opened (missing folder or no permission)"
+    if "full" in text:
+        return f"index {path}: the disk is full; nothing was written"
+    return f"index {path}: {text}"
+
+
+class Index:
+    def __init__(self, path: Path, *, default_scheme: str = "phash-64-v1") -> None:
+        self.path = Path(path)
+        with _translated(self.path):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexDatabaseError(f"index {self.path}: cannot create its folder ({exc})") from exc
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                self.db.close()
+                raise IndexDatabaseError(
+                    f"index {self.path} has schema version {version}, newer than this "
+                    f"provenance understands ({SCHEMA_VERSION}); upgrade provenance")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(version, default_scheme)
+            self.scheme = self._meta("hash_scheme")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with _translated(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _migrate(self, version: int, default_scheme: str) -> None:
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            # Re-read under the write lock: another process may have migrated.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if number == 0:
+                    db.execute("INSERT INTO meta VALUES ('hash_scheme', ?)", (default_scheme,))
+                    db.execute("INSERT INTO meta VALUES ('created_at', ?)", (now_utc(),))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _meta(self, key: str) -> str:
+        with _translated(self.path):
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise IndexDatabaseError(f"index {self.path} lacks its {key!r} setting")
+        return row[0]
+
+    # -- writes ---------------------------------------------------------------
+
+    def video_id_for(self, sha256: str) -> int | None:
+        with _translated(self.path):
+            row = self.db.execute("SELECT id FROM videos WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def add_sighting(self, video_id: int, meta: SourceMetadata) -> bool:
+        """Record one more place the video was seen; False if this source is known."""
+        with self.transaction() as db:
+            return self._insert_sighting(db, video_id, meta)
+
+    def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
+                  height: int, container_tags: dict[str, str], times: list[float],
+                  details: list[float], hashes: np.ndarray) -> int:
+        """Store a new video with its first sighting and all its frames, atomically."""
+        if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
+            raise ValueError("times, details and hashes must have one row per keyframe")
+        words = [[to_signed(int(w)) for w in row] + [None] * (4 - len(row)) for row in hashes]
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
+                " container_tags, keyframe_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (media.sha256, media.size_bytes, duration_s, width, height, str(media.path),
+                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
+            video_id = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                ((video_id, seq, t, d, *w) for seq, (t, d, w) in enumerate(zip(times, details, words))))
+            self._insert_sighting(db, video_id, media.metadata)
+        return video_id
+
+    @staticmethod
+    def _insert_sighting(db: sqlite3.Connection, video_id: int, m: SourceMetadata) -> bool:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO sightings (video_id, source, url, extractor, platform_id,"
+            " uploader, uploader_id, channel, title, description, duration_s, upload_time,"
+            " upload_time_precision, upload_time_source, retrieved_at, info_json_path)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (video_id, m.source, m.url, m.extractor, m.platform_id, m.uploader, m.uploader_id,
+             m.channel, m.title, m.description, m.duration_s, m.upload_time.value,
+             m.upload_time.precision, m.upload_time.source, m.retrieved_at, m.info_json_path))
+        return cursor.rowcount == 1
+
+    def remove(self, video_id: int) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount == 1
+
+    # -- reads ----------------------------------------------------------------
+
+    def video(self, video_id: int) -> VideoRecord | None:
+        found = self._videos("WHERE id = ?", (video_id,))
+        return found[0] if found else None
+
+    def videos(self) -> list[VideoRecord]:
+        return self._videos("", ())
+
+    def _videos(self, where: str, args: tuple) -> list[VideoRecord]:
+        with _translated(self.path):
+            rows = self.db.execute(
+                "SELECT id, sha256, size_bytes, duration_s, width, height, media_path,"
+                f" container_tags, keyframe_count, added_at FROM videos {where} ORDER BY id",
+                args).fetchall()
+            records = []
+            for row in rows:
+                sightings = self.db.execute(
+                    "SELECT id, source, url, extractor, platform_id, uploader, uploader_id,"
+                    " channel, title, description, duration_s, upload_time,"
+                    " upload_time_precision, upload_time_source, retrieved_at, info_json_path"
+                    " FROM sightings WHERE video_id = ? ORDER BY id", (row[0],)).fetchall()
+                records.append(VideoRecord(*row[:7], json.loads(row[7]), *row[8:],
+                                           sightings=[_sighting(s) for s in sightings]))
+        return records
+
+    def frames_of(self, video_id: int) -> FrameArrays:
+        return self._frames("WHERE video_id = ?", (video_id,))
+
+    def frame_arrays(self) -> FrameArrays:
+        return self._frames("", ())
+
+    def _frames(self, where: str, args: tuple) -> FrameArrays:
+        words = int(self.scheme.split("-")[1]) // 64
+        columns = ", ".join(f"h{i}" for i in range(words))
+        with _translated(self.path):
+            rows = self.db.execute(
+                f"SELECT video_id, t, {columns} FROM frames {where} ORDER BY video_id, seq",
+                args).fetchall()
+        if not rows:
+            return FrameArrays(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, words), np.uint64))
+        hashes = np.array([row[2:] for row in rows], dtype=np.int64).view(np.uint64)
+        return FrameArrays(np.array([row[0] for row in rows], dtype=np.int64),
+                           np.array([row[1] for row in rows], dtype=np.float64), hashes)
+
+    def stats(self) -> dict[str, object]:
+        with _translated(self.path):
+            one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+            return {
+                "path": str(self.path),
+                "schema_version": SCHEMA_VERSION,
+                "hash_scheme": self.scheme,
+                "videos": one("SELECT count(*) FROM videos"),
+                "sightings": one("SELECT count(*) FROM sightings"),
+                "keyframes": one("SELECT count(*) FROM frames"),
+                "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
+                "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            }
+
+    def integrity_ok(self) -> bool:
+        with _translated(self.path):
+            return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _sighting(row: tuple) -> Sighting:
+    (sid, source, url, extractor, platform_id, uploader, uploader_id, channel, title,
+     description, duration_s, upload_time, precision, time_source, retrieved_at, info_json) = row
+    meta = SourceMetadata(
+        source=source, retrieved_at=retrieved_at, url=url, extractor=extractor,
+        platform_id=platform_id, uploader=uploader, uploader_id=uploader_id, channel=channel,
+        title=title, description=description, duration_s=duration_s,
+        upload_time=UploadTime(upload_time, precision, time_source), info_json_path=info_json)
+    return Sighting(sid, meta)

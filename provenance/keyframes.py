@@ -1,0 +1,220 @@
+"""Keyframes stage: decode a video with ffmpeg and yield small grey frames.
+
+Contract: ``extract(path, settings)`` yields ``Keyframe`` objects in
+presentation order. ``Keyframe.t`` is seconds since the first decoded frame of
+the video stream, read from the frame's own presentation timestamp (so it is
+right on variable-frame-rate phone video). A frame is taken every
+``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
+each cut, so index and query samples line up on content, not on the clock.
+Frames come through a pipe as raw 128x128 grey pixels; nothing is written to
+disk. Frames whose detail score is under ``min_detail`` are dropped.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import queue
+import re
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import ffmpeg
+import numpy as np
+
+from .config import Settings
+from .errors import BadInputError, DecodeError
+
+FRAME_SIZE = 128
+MAX_PIXELS = 8192 * 8192
+_PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
+_STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpeg2000", "jpegls"}
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    t: float  # seconds since the first decoded frame
+    pixels: np.ndarray  # FRAME_SIZE x FRAME_SIZE uint8 grey
+    detail: float  # 0-100, see detail_score
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float | None
+    width: int
+    height: int
+    codec: str
+    format_name: str
+    tags: dict[str, str]
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Debian's ffmpeg when installed, else the binary shipped in imageio-ffmpeg."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise DecodeError("ffmpeg not found: install Debian's ffmpeg or imageio-ffmpeg") from exc
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@functools.cache
+def ffprobe_exe() -> str | None:
+    return shutil.which("ffprobe")
+
+
+@functools.cache
+def ffmpeg_version() -> str:
+    import subprocess
+
+    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "unknown"
+    return first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
+
+
+def probe(path: Path) -> MediaInfo:
+    """Read the container and the first video stream's header."""
+    exe = ffprobe_exe()
+    if exe is None:
+        return _probe_without_ffprobe(path)
+    try:
+        data = ffmpeg.probe(str(path), cmd=exe)
+    except ffmpeg.Error as exc:
+        detail = _last_line(exc.stderr) or "ffprobe could not read it"
+        raise DecodeError(f"{path.name}: not a readable media file ({detail})") from exc
+    video = [s for s in data.get("streams", []) if s.get("codec_type") == "video"]
+    fmt = data.get("format", {})
+    if not video:
+        raise DecodeError(f"{path.name}: no video stream (audio-only or not a video)")
+    stream = video[0]
+    info = MediaInfo(
+        duration_s=_float(fmt.get("duration")) or _float(stream.get("duration")),
+        width=int(stream.get("width") or 0),
+        height=int(stream.get("height") or 0),
+        codec=str(stream.get("codec_name", "")),
+        format_name=str(fmt.get("format_name", "")),
+        tags={**{str(k): str(v) for k, v in fmt.get("tags", {}).items()},
+              **{f"stream:{k}": str(v) for k, v in stream.get("tags", {}).items()}},
+    )
+    _check_dimensions(path, info)
+    if info.codec in _STILL_IMAGE_CODECS and int(stream.get("nb_frames") or 1) <= 1 and (
+        info.format_name.endswith("_pipe") or info.format_name == "image2"
+    ):
+        raise BadInputError(f"{path.name}: a still image, not a video")
+    return info
+
+
+def _probe_without_ffprobe(path: Path) -> MediaInfo:
+    # imageio-ffmpeg ships no ffprobe: read what `ffmpeg -i` prints instead.
+    import subprocess
+
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                         capture_output=True, check=False).stderr.decode("utf-8", "replace")
+    match = re.search(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", out)
+    if not match:
+        raise DecodeError(f"{path.name}: no video stream (audio-only or not a video)")
+    dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", out)
+    duration = (int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3])) if dur else None
+    info = MediaInfo(duration, int(match[2]), int(match[3]), match[1], "", {})
+    _check_dimensions(path, info)
+    return info
+
+
+def _check_dimensions(path: Path, info: MediaInfo) -> None:
+    if info.width * info.height > MAX_PIXELS:
+        raise BadInputError(
+            f"{path.name}: frames of {info.width}x{info.height} are over the limit of "
+            f"{MAX_PIXELS} pixels")
+
+
+def detail_score(pixels: np.ndarray) -> float:
+    """Mean absolute luminance gradient, scaled to 0-100.
+
+    Black, flat and faded-out frames score near 0; ordinary footage 20-100.
+    Same spirit as PDQ's quality metric, computed on our small grey frame.
+    """
+    grey = pixels.astype(np.int16)
+    gradient = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
+    return float(min(100.0, gradient * 8.0))
+
+
+def build_command(path: Path, settings: Settings) -> list[str]:
+    every = settings.sample_interval_s
+    select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
+              f"+gt(scene,{settings.scene_threshold})")
+    stream = (
+        ffmpeg.input(str(path), t=settings.max_duration_s)
+        .video.filter("scale", FRAME_SIZE, FRAME_SIZE, flags="area")
+        .filter("select", select)
+        .filter("showinfo")
+    )
+    out = stream.output("pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough")
+    return out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
+
+
+def extract(path: Path, settings: Settings) -> Iterator[Keyframe]:
+    """Yield the kept keyframes of ``path``; raise DecodeError if there are none."""
+    path = Path(path).resolve()  # absolute: a name starting with '-' is never an option
+    args = build_command(path, settings)
+    import subprocess
+
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    times: queue.Queue[float | None] = queue.Queue()
+    tail: collections.deque[bytes] = collections.deque(maxlen=8)
+    reader = threading.Thread(target=_read_stderr, args=(proc, times, tail), daemon=True)
+    reader.start()
+    frame_bytes = FRAME_SIZE * FRAME_SIZE
+    decoded = 0
+    origin: float | None = None
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            pts = times.get(timeout=60)
+            if pts is None:
+                break
+            decoded += 1
+            origin = pts if origin is None else origin
+            pixels = np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)
+            score = detail_score(pixels)
+            if score >= settings.min_detail:
+                yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        reader.join(timeout=5)
+    if decoded == 0:
+        reason = _last_line(b"\n".join(tail)) or "ffmpeg decoded no frame"
+        raise DecodeError(f"{path.name}: no decodable video frames ({reason})")
+
+
+def _read_stderr(proc, times: queue.Queue, tail: collections.deque) -> None:
+    for line in proc.stderr:
+        match = _PTS.search(line)
+        if match:
+            times.put(float(match[1]))
+        elif line.strip():
+            tail.append(line.strip())
+    times.put(None)
+    proc.stderr.close()
+
+
+def _last_line(stderr: bytes | None) -> str:
+    lines = [ln for ln in (stderr or b"").decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1].strip()[:200] if lines else ""
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

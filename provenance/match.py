@@ -1,0 +1,199 @@
+"""Match stage: find indexed videos that share footage with a query, aligned in time.
+
+Contract: ``find_matches(query, frames, search, durations, params)`` returns the
+matches whose score is at or above ``params.score_threshold``, best first.
+Every indexed frame within ``params.radius`` bits of a query frame (or of its
+mirror image) is found by an exact range search. Per candidate video, the
+frame pairs vote on a time alignment ``reference_t = speed * query_t + offset``
+over a set of playback speeds; the pairs consistent with the winning alignment
+give the matched segment on both timelines. Scores combine how densely the
+query's frames inside the segment matched, how close the hashes were, and how
+many frames agree, so a lone coincidental frame never makes a match.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .hamming import HammingSearch
+from .index import FrameArrays
+
+# Reference seconds per query second: 1.5 means the query is sped up 1.5x.
+SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
+FULL_SUPPORT_FRAMES = 4
+PLAIN_ALIGNMENT_MARGIN = 1.15
+
+
+@dataclass(frozen=True)
+class QueryFrames:
+    times: np.ndarray  # seconds since the query's first frame
+    hashes: np.ndarray  # (n, words) uint64
+    mirrored: np.ndarray | None  # hashes of the horizontally flipped frames
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    radius: int
+    score_threshold: float
+    sample_interval_s: float
+    min_frames: int = 2
+
+
+@dataclass(frozen=True)
+class FramePair:
+    query_t: float
+    reference_t: float
+    distance: int
+
+
+@dataclass(frozen=True)
+class VideoMatch:
+    video_id: int
+    score: float
+    query_segment: tuple[float, float]
+    reference_segment: tuple[float, float]
+    query_coverage: float
+    reference_coverage: float
+    matched_frames: int
+    mean_distance: float
+    speed: float  # reference seconds per query second
+    offset_s: float
+    mirrored: bool
+    pairs: list[FramePair] = field(default_factory=list)
+
+
+def find_matches(query: QueryFrames, frames: FrameArrays, search: HammingSearch,
+                 durations: dict[int, float | None], params: MatchParams) -> list[VideoMatch]:
+    if len(query.times) == 0 or len(search) == 0:
+        return []
+    q_idx, r_idx, dist = search.range_search(query.hashes, params.radius)
+    mirror = np.zeros(len(q_idx), bool)
+    if query.mirrored is not None:
+        mq, mr, md = search.range_search(query.mirrored, params.radius)
+        q_idx, r_idx, dist = (np.concatenate(x) for x in ((q_idx, mq), (r_idx, mr), (dist, md)))
+        mirror = np.concatenate([mirror, np.ones(len(mq), bool)])
+    video_of_pair = frames.video_ids[r_idx]
+    matches = []
+    for video_id in np.unique(video_of_pair):
+        sel = video_of_pair == video_id
+        found = _align_video(int(video_id), query, q_idx[sel], frames.times[r_idx[sel]],
+                             dist[sel], mirror[sel], durations.get(int(video_id)), params)
+        if found is not None and found.score >= params.score_threshold:
+            matches.append(found)
+    return sorted(matches, key=lambda m: (-m.score, m.video_id))
+
+
+def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np.ndarray,
+                 dist: np.ndarray, mirror: np.ndarray, ref_duration: float | None,
+                 params: MatchParams) -> VideoMatch | None:
+    # Sampling phases differ by up to one interval between two copies.
+    tolerance = max(0.5, params.sample_interval_s)
+    query_t = query.times[q_idx]
+    weight = 1.0 - dist / (params.radius + 1)
+    candidates = []
+    for mirrored in (False, True):
+        sel = np.flatnonzero(mirror == mirrored)
+        if np.unique(q_idx[sel]).size < min(params.min_frames, len(query.times)):
+            continue
+        qt, rt, qi, w = query_t[sel], ref_t[sel], q_idx[sel], weight[sel]
+        for speed in SPEEDS:
+            offset = _vote_offset(qt, rt, qi, w, speed, tolerance)
+            inliers = _inliers(qt, rt, dist[sel], qi, speed, offset, tolerance)
+            speed, offset, inliers = _refine(qt, rt, dist[sel], qi, speed, offset, inliers,
+                                             tolerance, fit_speed=speed != 1.0)
+            candidates.append((float(w[inliers].sum()), mirrored, speed, offset, sel[inliers]))
+    if not candidates:
+        return None
+    # Static footage fits many alignments about as well: the plain one (same
+    # speed, not mirrored) stands unless another explains clearly more.
+    plain = candidates[0] if not candidates[0][1] else None
+    best = max(candidates, key=lambda c: c[0])
+    if plain is not None and best[0] < plain[0] * PLAIN_ALIGNMENT_MARGIN:
+        best = plain
+    _, mirrored, speed, offset, chosen = best
+    n = len(chosen)
+    if n < min(params.min_frames, len(query.times)):
+        return None
+    qt, rt, d = query_t[chosen], ref_t[chosen], dist[chosen]
+    step = params.sample_interval_s
+    q_seg = (float(qt.min()), float(min(qt.max() + step, max(query.duration_s, qt.max()))))
+    r_end = rt.max() + step * speed
+    if ref_duration:
+        r_end = min(r_end, max(ref_duration, rt.max()))
+    r_seg = (float(rt.min()), float(r_end))
+    in_segment = np.count_nonzero((query.times >= q_seg[0]) & (query.times <= qt.max()))
+    density = n / max(in_segment, 1)
+    closeness = 1.0 - float(d.mean()) / (params.radius + 1)
+    support = min(1.0, n / FULL_SUPPORT_FRAMES)
+    score = density * (0.5 + 0.5 * closeness) * support
+    q_len = query.duration_s or (q_seg[1] - q_seg[0])
+    order = np.argsort(qt)
+    return VideoMatch(
+        video_id=video_id,
+        score=round(float(score), 4),
+        query_segment=(round(q_seg[0], 3), round(q_seg[1], 3)),
+        reference_segment=(round(r_seg[0], 3), round(r_seg[1], 3)),
+        query_coverage=round(min(1.0, (q_seg[1] - q_seg[0]) / q_len) if q_len else 1.0, 4),
+        reference_coverage=round(min(1.0, (r_seg[1] - r_seg[0]) / ref_duration), 4)
+        if ref_duration else 0.0,
+        matched_frames=n,
+        mean_distance=round(float(d.mean()), 2),
+        speed=round(float(speed), 4),
+        offset_s=round(float(offset), 3),
+        mirrored=mirrored,
+        pairs=[FramePair(float(qt[i]), float(rt[i]), int(d[i])) for i in order],
+    )
+
+
+def _vote_offset(qt: np.ndarray, rt: np.ndarray, qi: np.ndarray, w: np.ndarray,
+                 speed: float, tolerance: float) -> float:
+    """The offset best supported by distinct query frames, each counted once at its
+    closest hash."""
+    offsets = rt - speed * qt
+    order = np.argsort(offsets)
+    sorted_offsets = offsets[order]
+    ends = np.searchsorted(sorted_offsets, sorted_offsets + tolerance, side="right")
+    cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
+    # Window sums overstate static footage (one query frame, many reference
+    # frames); score the leading windows exactly.
+    window_sums = cumulative[ends] - cumulative[:-1]
+    best_offset, best_support = 0.0, -1.0
+    for start in np.argsort(-window_sums, kind="stable")[:16]:
+        window = order[start:ends[start]]
+        support = _best_per_frame(qi[window], w[window]).sum()
+        if support > best_support:
+            best_support = support
+            best_offset = float(np.median(offsets[window]))
+    return best_offset
+
+
+def _best_per_frame(qi: np.ndarray, w: np.ndarray) -> np.ndarray:
+    order = np.lexsort((-w, qi))
+    _, first = np.unique(qi[order], return_index=True)
+    return w[order][first]
+
+
+def _inliers(qt, rt, dist, qi, speed, offset, tolerance) -> np.ndarray:
+    """Indices of consistent pairs, one per query frame (the closest hash)."""
+    residual = np.abs(rt - speed * qt - offset)
+    candidates = np.flatnonzero(residual <= tolerance)
+    if len(candidates) == 0:
+        return candidates
+    order = candidates[np.lexsort((residual[candidates], dist[candidates], qi[candidates]))]
+    _, first = np.unique(qi[order], return_index=True)
+    return order[first]
+
+
+def _refine(qt, rt, dist, qi, speed, offset, inliers, tolerance, fit_speed):
+    """Re-centre the offset on the inliers and, for a changed speed, fit it exactly."""
+    if len(inliers) == 0:
+        return speed, offset, inliers
+    if fit_speed and len(inliers) >= 4 and np.ptp(qt[inliers]) >= 2.0:
+        fitted, _ = np.polyfit(qt[inliers], rt[inliers], 1)
+        if 0.4 <= fitted <= 2.5:
+            speed = float(fitted)
+    offset = float(np.median(rt[inliers] - speed * qt[inliers]))
+    refit = _inliers(qt, rt, dist, qi, speed, offset, tolerance)
+    return (speed, offset, refit) if len(refit) >= len(inliers) else (speed, offset, inliers)

@@ -1,0 +1,281 @@
+"""Report stage: one typed ``Report`` object, serialised by ``to_json`` alone and
+rendered for people by ``render_text``.
+
+The JSON form is versioned by ``schema_version`` and published as
+``provenance/schemas/report.schema.json``. Times are seconds as floats:
+segment times on a video's own timeline (since its first frame), instants as
+ISO 8601 UTC strings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .fetch import SourceMetadata, UploadTime, now_utc
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .hashing import HashedVideo
+    from .index import Index, VideoRecord
+    from .match import VideoMatch
+
+SCHEMA_VERSION = "1.0"
+EARLIEST_CAVEAT = ("Earliest upload among the copies in this index, not necessarily the "
+                   "original: footage may have appeared earlier elsewhere.")
+
+
+@dataclass(frozen=True)
+class SightingReport:
+    video_id: int
+    source: str
+    url: str | None
+    platform: str | None
+    platform_id: str | None
+    uploader: str | None
+    uploader_id: str | None
+    channel: str | None
+    title: str | None
+    upload_time: UploadTime
+    retrieved_at: str
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    id: int
+    sha256: str
+    source: str
+    url: str | None
+    title: str | None
+    uploader: str | None
+    upload_time: UploadTime
+    duration_s: float | None
+    keyframe_count: int
+    sightings: list[SightingReport]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    speed: float  # reference seconds per query second (1.5: the query is sped up 1.5x)
+    offset_s: float  # reference_t = speed * query_t + offset_s
+    mirrored: bool
+
+
+@dataclass(frozen=True)
+class FramePairReport:
+    query_t: float
+    reference_t: float
+    distance: int
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    video: VideoReport
+    score: float
+    query_segment: tuple[float, float]
+    reference_segment: tuple[float, float]
+    query_coverage: float
+    reference_coverage: float
+    matched_frames: int
+    mean_distance: float
+    alignment: Alignment
+    frame_pairs: list[FramePairReport]
+
+
+@dataclass(frozen=True)
+class QueryReport:
+    source: str
+    sha256: str
+    size_bytes: int
+    duration_s: float
+    width: int
+    height: int
+    keyframe_count: int
+    metadata: SourceMetadata
+
+
+@dataclass(frozen=True)
+class EarliestSighting:
+    sighting: SightingReport
+    basis: str  # "upload_time" or "retrieved_at" when no copy has an upload time
+    caveat: str = EARLIEST_CAVEAT
+
+
+@dataclass(frozen=True)
+class Decision:
+    hash_scheme: str
+    radius_bits: int
+    score_threshold: float
+    sample_interval_s: float
+
+
+@dataclass(frozen=True)
+class Report:
+    schema_version: str
+    created_at: str
+    tool: dict[str, str]
+    decision: Decision
+    query: QueryReport
+    matches: list[MatchReport]
+    earliest_sighting: EarliestSighting | None = None
+    index: dict[str, Any] = field(default_factory=dict)
+
+
+def tool_versions(scheme: str) -> dict[str, str]:
+    import imagehash
+    import pdqhash
+    import yt_dlp.version
+
+    from .keyframes import ffmpeg_version
+
+    return {
+        "provenance": __version__,
+        "yt_dlp": yt_dlp.version.__version__,
+        "ffmpeg": ffmpeg_version(),
+        "imagehash": getattr(imagehash, "__version__", "unknown"),
+        "pdqhash": getattr(pdqhash, "__version__", "unknown"),
+        "hash_scheme": scheme,
+    }
+
+
+def _sighting_report(video_id: int, meta: SourceMetadata) -> SightingReport:
+    return SightingReport(video_id, meta.source, meta.url, meta.extractor, meta.platform_id,
+                          meta.uploader, meta.uploader_id, meta.channel, meta.title,
+                          meta.upload_time, meta.retrieved_at)
+
+
+def _video_report(record: "VideoRecord") -> VideoReport:
+    sightings = [_sighting_report(record.id, s.metadata) for s in record.sightings]
+    first = sorted(sightings, key=_sort_key)[0] if sightings else None
+    return VideoReport(
+        id=record.id, sha256=record.sha256,
+        source=record.sightings[0].metadata.source if record.sightings else "",
+        url=first.url if first else None, title=first.title if first else None,
+        uploader=first.uploader if first else None,
+        upload_time=first.upload_time if first else UploadTime(),
+        duration_s=record.duration_s, keyframe_count=record.keyframe_count,
+        sightings=sorted(sightings, key=_sort_key))
+
+
+def _sort_key(s: SightingReport) -> tuple:
+    # Known upload times first, in time order (a day sorts at its start), then
+    # the rest by when we retrieved them.
+    if s.upload_time.value:
+        return (0, s.upload_time.value[:19].replace("Z", ""), s.retrieved_at)
+    return (1, s.retrieved_at, s.source)
+
+
+def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Index",
+                 settings: "Settings") -> Report:
+    match_reports = []
+    for m in matches:
+        record = index.video(m.video_id)
+        if record is None:  # removed between search and report
+            continue
+        match_reports.append(MatchReport(
+            video=_video_report(record), score=m.score, query_segment=m.query_segment,
+            reference_segment=m.reference_segment, query_coverage=m.query_coverage,
+            reference_coverage=m.reference_coverage, matched_frames=m.matched_frames,
+            mean_distance=m.mean_distance, alignment=Alignment(m.speed, m.offset_s, m.mirrored),
+            frame_pairs=[FramePairReport(p.query_t, p.reference_t, p.distance) for p in m.pairs]))
+    info = hashed.info
+    query = QueryReport(
+        source=hashed.media.metadata.source, sha256=hashed.media.sha256,
+        size_bytes=hashed.media.size_bytes, duration_s=round(hashed.duration_s, 3),
+        width=info.width, height=info.height, keyframe_count=len(hashed.times),
+        metadata=hashed.media.metadata)
+    stats = index.stats()
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        created_at=now_utc(),
+        tool=tool_versions(hashed.scheme),
+        decision=Decision(hashed.scheme, settings.radius_for(hashed.scheme.split("-")[0]),
+                          settings.match_score_threshold, settings.sample_interval_s),
+        query=query,
+        matches=match_reports,
+        earliest_sighting=earliest_sighting(match_reports),
+        index={"videos": stats["videos"], "keyframes": stats["keyframes"]},
+    )
+
+
+def earliest_sighting(matches: list[MatchReport]) -> EarliestSighting | None:
+    sightings = [s for m in matches for s in m.video.sightings]
+    if not sightings:
+        return None
+    first = min(sightings, key=_sort_key)
+    return EarliestSighting(first, "upload_time" if first.upload_time.value else "retrieved_at")
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    return json.loads(to_json(report))
+
+
+def to_json(report: Report) -> str:
+    """The one serialiser of reports."""
+    return json.dumps(dataclasses.asdict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object, limit: int = 120) -> str:
+    """An outside string made safe for a terminal: no control codes, one line, bounded."""
+    flat = _CONTROL.sub("", str(text)).replace("\n", " ").replace("\t", " ")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _when(t: UploadTime) -> str:
+    if not t.value:
+        return "upload time unknown"
+    return f"{t.value} ({t.precision}, from {t.source})"
+
+
+def render_text(report: Report, color: bool = False) -> str:
+    import click
+
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if color else text
+
+    q = report.query
+    lines = [style("provenance check", bold=True),
+             f"  query    {clean(q.source)}",
+             f"           sha256 {q.sha256[:16]}…  {q.duration_s:.1f} s  {q.width}x{q.height}  "
+             f"{q.keyframe_count} keyframes",
+             f"  index    {report.index.get('videos', 0)} videos, "
+             f"{report.index.get('keyframes', 0)} keyframes ({report.decision.hash_scheme})", ""]
+    if not report.matches:
+        lines.append(style("No indexed video shares footage with this clip.", fg="green"))
+        return "\n".join(lines) + "\n"
+    e = report.earliest_sighting
+    if e is not None:
+        s = e.sighting
+        lines += [style("Earliest known sighting", bold=True),
+                  f"  {clean(s.url or s.source)}",
+                  f"  by {clean(s.uploader or 'unknown uploader')}, "
+                  + (_when(s.upload_time) if e.basis == "upload_time"
+                     else f"no upload time known; first retrieved {s.retrieved_at}"),
+                  f"  ({e.caveat})", ""]
+    lines.append(style(f"{len(report.matches)} matching video(s), best first", bold=True))
+    for rank, m in enumerate(report.matches, 1):
+        v = m.video
+        qa, qb = m.query_segment
+        ra, rb = m.reference_segment
+        notes = []
+        if m.alignment.mirrored:
+            notes.append("mirrored")
+        if abs(m.alignment.speed - 1.0) > 0.02:
+            notes.append(f"speed x{m.alignment.speed:.2f}")
+        lines += [
+            f"{rank:>2}. " + style(f"score {m.score:.2f}", fg="yellow") + f"  video #{v.id}  "
+            f"{clean(v.title or v.source, 60)}",
+            f"    query {qa:.1f}-{qb:.1f} s  <->  reference {ra:.1f}-{rb:.1f} s"
+            f"  ({m.matched_frames} frames, {m.query_coverage:.0%} of query, "
+            f"{m.reference_coverage:.0%} of reference{', ' + ', '.join(notes) if notes else ''})",
+        ]
+        for s in v.sightings:
+            lines.append(f"    seen {clean(s.url or s.source, 70)}  {clean(s.uploader or '-', 30)}  "
+                         f"{_when(s.upload_time)}")
+    return "\n".join(lines) + "\n"

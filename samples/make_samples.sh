@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Regenerate samples/ from the shared corpus.
+# Usage: samples/make_samples.sh [CORPUS_DIR]   (default: <repo root>/../shared/corpus)
+# Output is byte-identical on re-runs with the same ffmpeg/libx264 build
+# (made with Debian ffmpeg 5.1.9-0+deb12u1; encoder runs single-threaded so the
+# thread count of the machine does not change the bytes).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+corpus="${1:-$root/../shared/corpus}"
+out="$here"
+ffmpeg="${FFMPEG:-ffmpeg}"
+
+# Check the inputs are the corpus files the samples were cut from (SHA-256 prefix from MANIFEST.tsv).
+check() {
+  local file="$1" want="$2" got
+  got="$(sha256sum "$corpus/$file" | cut -c1-16)"
+  if [[ "$got" != "$want" ]]; then
+    echo "error: $corpus/$file has sha256 $got..., expected $want..." >&2
+    exit 1
+  fi
+}
+check "moviepy/big_buck_bunny_0_30.webm"           "3f75b7340272df50"
+check "mdn/tears-of-steel-battle-clip-medium.webm" "c47f696d781dcc51"
+check "sports/basketball.mp4"                      "dd054508285c3020"
+check "mdn/friday.mp4"                             "339504acdef44f4e"
+check "mdn/flower.mp4"                             "0cd83d944a6ca782"
+
+# Common encode settings: H.264 yuv420p, CRF, faststart, no audio, no metadata, bit-exact.
+enc=(-an -sn -dn -map_metadata -1 -c:v libx264 -preset medium -threads 1 -pix_fmt yuv420p
+     -movflags +faststart -fflags +bitexact -flags:v +bitexact)
+# Fit inside 640x640 (long side <= 640), even dimensions, square pixels.
+fit="scale=640:640:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1"
+
+# cut SRC START DURATION DEST : accurate input seek, re-encode at CRF 28.
+cut() {
+  local src="$1" start="$2" dur="$3" dest="$4"
+  "$ffmpeg" -nostdin -hide_banner -loglevel error -y \
+    -ss "$start" -i "$corpus/$src" -t "$dur" \
+    -map 0:v:0 -vf "$fit" -crf 28 "${enc[@]}" "$out/$dest"
+}
+
+# 1. Indexed clips (four distinct corpus groups, tier A, CC-BY / CC0).
+cut "moviepy/big_buck_bunny_0_30.webm"           10.0 10.0 "big-buck-bunny.mp4"
+cut "mdn/tears-of-steel-battle-clip-medium.webm" 30.0 10.0 "tears-of-steel.mp4"
+cut "sports/basketball.mp4"                       0.0  7.0 "basketball.mp4"
+cut "mdn/friday.mp4"                              0.0  6.0 "his-girl-friday.mp4"
+
+# 2. Repost: big-buck-bunny.mp4 seconds [2.0, 6.0), cut from the sample itself (second-generation
+#    copy), downscaled to 240p, contrast/saturation raised, re-encoded at CRF 32.
+"$ffmpeg" -nostdin -hide_banner -loglevel error -y \
+  -ss 2.0 -i "$out/big-buck-bunny.mp4" -t 4.0 \
+  -map 0:v:0 -vf "scale=-2:240,setsar=1,eq=contrast=1.1:saturation=1.2" -crf 32 "${enc[@]}" \
+  "$out/repost-big-buck-bunny.mp4"
+
+# 3. Unrelated clip (not indexed; its own corpus group) for the "no match" demo.
+cut "mdn/flower.mp4" 0.0 5.0 "unrelated.mp4"
+
+echo "samples written to $out"
