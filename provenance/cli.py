@@ -10,7 +10,8 @@ from . import __version__, pipeline
 from .config import Settings, load_settings
 from .errors import EXIT_CODES_HELP, EXIT_INTERNAL, ProvenanceError
 from .index import Index
-from .report import clean, render_text, to_json
+from .report import Report, clean, load_report, render_text, to_json
+from .report_html import render_html
 
 
 class _Group(click.Group):
@@ -84,12 +85,18 @@ def add(ctx: click.Context, sources: tuple[str, ...]) -> None:
     ctx.exit(failure)
 
 
+def _format_options(command):
+    command = click.option(
+        "--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the report to this file instead of standard output.")(command)
+    return click.option(
+        "--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
+        show_default=True, help="Report format (html needs --output).")(command)
+
+
 @main.command()
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file instead of standard output.")
+@_format_options
 @click.option("--add", "add_after", is_flag=True, help="Also index SOURCE after checking it.")
 @click.pass_context
 def check(ctx: click.Context, source: str, fmt: str, output: Path | None, add_after: bool) -> None:
@@ -98,13 +105,33 @@ def check(ctx: click.Context, source: str, fmt: str, output: Path | None, add_af
     with pipeline.default_index(settings) as index:
         _progress(settings, f"checking {clean(source)} against {index.path} …")
         report = pipeline.check(source, index, settings, add_after=add_after)
-    color = output is None and sys.stdout.isatty()
-    text = to_json(report) if fmt == "json" else render_text(report, color=color)
+    _emit(report, fmt, output, settings)
+
+
+@main.command("report")
+@click.argument("report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_format_options
+@click.pass_context
+def report_command(ctx: click.Context, report_file: Path, fmt: str, output: Path | None) -> None:
+    """Render a saved JSON report (from check or watch) as text, JSON or HTML."""
+    settings = _settings(ctx)
+    _emit(load_report(report_file), fmt, output, settings)
+
+
+def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> None:
+    if fmt == "html" and output is None:
+        raise click.UsageError("--format html needs --output FILE")
+    if fmt == "json":
+        text = to_json(report)
+    elif fmt == "html":
+        text = render_html(report)
+    else:
+        text = render_text(report, color=output is None and sys.stdout.isatty())
     if output is None:
         click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        _progress(settings, f"report written to {output}")
+        return
+    output.write_text(text, encoding="utf-8")
+    _progress(settings, f"report written to {output}")
 
 
 @main.command("list")
@@ -161,6 +188,33 @@ def stats(ctx: click.Context) -> None:
     with pipeline.default_index(_settings(ctx)) as index:
         for key, value in index.stats().items():
             click.echo(f"{key:<16} {value}")
+
+
+@main.command()
+@click.option("--feed", "feed_names", multiple=True, help="Only this feed (repeatable).")
+@click.option("--dry-run", is_flag=True, help="List what is new; fetch and index nothing.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Skip items published before DATE.")
+@click.option("--max-items", type=click.IntRange(min=1), help="At most N new items per feed.")
+@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where reports go (default: reports_dir from the config, else ./reports).")
+@click.option("-v", "--verbose", is_flag=True, help="Progress for humans; cron runs are quiet.")
+@click.pass_context
+def watch(ctx: click.Context, feed_names: tuple[str, ...], dry_run: bool, since,
+          max_items: int | None, reports_dir: Path | None, verbose: bool) -> None:
+    """Fetch new items from the watched feeds, index them and report reposts.
+
+    Meant for cron: `*/15 * * * * provenance watch`. Exit 0 when the run
+    completed (even if some items failed: they are retried later), 7 when
+    another run holds the lock.
+    """
+    from . import feeds
+
+    settings = _settings(ctx)
+    summary = feeds.watch(settings, ctx.obj["config"], feed_names=list(feed_names),
+                          dry_run=dry_run, since=since.date() if since else None,
+                          max_items=max_items, reports_dir=reports_dir, verbose=verbose)
+    for line in summary.log_lines():
+        click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,6 +75,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (video_id, seq)
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE feed_items (
+        feed TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        url TEXT NOT NULL,
+        published TEXT,
+        first_seen_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'indexed', 'matched', 'failed', 'gave_up')),
+        error TEXT,
+        video_id INTEGER REFERENCES videos(id) ON DELETE SET NULL,
+        report_path TEXT,
+        PRIMARY KEY (feed, item_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE feed_state (
+        feed TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        last_run_at TEXT
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -48,6 +48,19 @@ class FramePair:
     distance: int
 
 
+RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
+                  "speed_changed", "reframed", "overlaid", "inside_other_footage")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One claim about how the query differs from a match, with the number behind it."""
+
+    kind: str  # one of RELATION_KINDS
+    evidence: str
+    value: float | None = None
+
+
 @dataclass(frozen=True)
 class VideoMatch:
     video_id: int
@@ -197,3 +210,36 @@ def _refine(qt, rt, dist, qi, speed, offset, inliers, tolerance, fit_speed):
     offset = float(np.median(rt[inliers] - speed * qt[inliers]))
     refit = _inliers(qt, rt, dist, qi, speed, offset, tolerance)
     return (speed, offset, refit) if len(refit) >= len(inliers) else (speed, offset, inliers)
+
+
+def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int, int],
+                       reference_shape: tuple[int | None, int | None]) -> list[Relation]:
+    """What was done to the footage, claimed only where a measured number backs it."""
+    if same_file:
+        return [Relation("identical_file", "same SHA-256: byte-for-byte the same file")]
+    found = [Relation("reencoded", f"same footage, different file; mean hash distance "
+                                   f"{m.mean_distance:.1f} bits over {m.matched_frames} frames",
+                      m.mean_distance)]
+    ra, rb = m.reference_segment
+    qa, qb = m.query_segment
+    if m.reference_coverage < 0.9:
+        found.append(Relation("subclip", f"query shows reference {ra:.1f}-{rb:.1f} s, "
+                                         f"{m.reference_coverage:.0%} of it", m.reference_coverage))
+    if m.query_coverage < 0.9:
+        found.append(Relation("extended", f"only query {qa:.1f}-{qb:.1f} s ({m.query_coverage:.0%})"
+                                          " is this footage; the rest is other material",
+                              m.query_coverage))
+    if m.mirrored:
+        found.append(Relation("mirrored", "frames match only when flipped left-right"))
+    if abs(m.speed - 1.0) > 0.05:
+        word = "sped up" if m.speed > 1 else "slowed down"
+        found.append(Relation("speed_changed", f"{word}: {m.speed:.2f} reference seconds per "
+                                               "query second", m.speed))
+    qw, qh = query_shape
+    rw, rh = reference_shape
+    if qw and qh and rw and rh:
+        q_aspect, r_aspect = qw / qh, rw / rh
+        if abs(q_aspect / r_aspect - 1.0) > 0.05:
+            found.append(Relation("reframed", f"aspect ratio {r_aspect:.2f} became {q_aspect:.2f} "
+                                              "(cropped, letterboxed or padded)", q_aspect / r_aspect))
+    return found

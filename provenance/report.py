@@ -11,13 +11,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .errors import BadInputError
 from .fetch import SourceMetadata, UploadTime, now_utc
+from .hashing import FrameHash
+from .match import Relation, describe_relations
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .config import Settings
     from .hashing import HashedVideo
     from .index import Index, VideoRecord
@@ -53,7 +60,10 @@ class VideoReport:
     uploader: str | None
     upload_time: UploadTime
     duration_s: float | None
+    width: int | None
+    height: int | None
     keyframe_count: int
+    media_path: str | None  # local copy at index time (for thumbnails), may be gone later
     sightings: list[SightingReport]
 
 
@@ -82,6 +92,7 @@ class MatchReport:
     matched_frames: int
     mean_distance: float
     alignment: Alignment
+    relations: list[Relation]
     frame_pairs: list[FramePairReport]
 
 
@@ -94,6 +105,7 @@ class QueryReport:
     width: int
     height: int
     keyframe_count: int
+    media_path: str  # the local file that was hashed (a cached download for a URL)
     metadata: SourceMetadata
 
 
@@ -102,6 +114,35 @@ class EarliestSighting:
     sighting: SightingReport
     basis: str  # "upload_time" or "retrieved_at" when no copy has an upload time
     caveat: str = EARLIEST_CAVEAT
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One sighting of matched footage, in time order, and how it relates to the query."""
+
+    sighting: SightingReport
+    score: float
+    relation: str  # the match's relation kinds, comma-separated
+
+
+@dataclass(frozen=True)
+class KeyframeHash:
+    t: float
+    hash: str  # FrameHash text form
+    detail: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What exactly was checked, to stand as a record later."""
+
+    sha256: str
+    size_bytes: int
+    retrieved_at: str
+    info_json_path: str | None
+    container: dict[str, str]  # ffprobe format and stream tags
+    content_credentials: dict[str, Any]  # C2PA manifest summary, or why none
+    keyframes: list[KeyframeHash]
 
 
 @dataclass(frozen=True)
@@ -120,7 +161,9 @@ class Report:
     decision: Decision
     query: QueryReport
     matches: list[MatchReport]
-    earliest_sighting: EarliestSighting | None = None
+    earliest_sighting: EarliestSighting | None
+    timeline: list[TimelineEntry]
+    evidence: Evidence
     index: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,7 +199,8 @@ def _video_report(record: "VideoRecord") -> VideoReport:
         url=first.url if first else None, title=first.title if first else None,
         uploader=first.uploader if first else None,
         upload_time=first.upload_time if first else UploadTime(),
-        duration_s=record.duration_s, keyframe_count=record.keyframe_count,
+        duration_s=record.duration_s, width=record.width, height=record.height,
+        keyframe_count=record.keyframe_count, media_path=record.media_path,
         sightings=sorted(sightings, key=_sort_key))
 
 
@@ -180,13 +224,17 @@ def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Ind
             reference_segment=m.reference_segment, query_coverage=m.query_coverage,
             reference_coverage=m.reference_coverage, matched_frames=m.matched_frames,
             mean_distance=m.mean_distance, alignment=Alignment(m.speed, m.offset_s, m.mirrored),
+            relations=describe_relations(
+                m, same_file=record.sha256 == hashed.media.sha256,
+                query_shape=(hashed.info.width, hashed.info.height),
+                reference_shape=(record.width, record.height)),
             frame_pairs=[FramePairReport(p.query_t, p.reference_t, p.distance) for p in m.pairs]))
     info = hashed.info
     query = QueryReport(
         source=hashed.media.metadata.source, sha256=hashed.media.sha256,
         size_bytes=hashed.media.size_bytes, duration_s=round(hashed.duration_s, 3),
         width=info.width, height=info.height, keyframe_count=len(hashed.times),
-        metadata=hashed.media.metadata)
+        media_path=str(hashed.media.path), metadata=hashed.media.metadata)
     stats = index.stats()
     return Report(
         schema_version=SCHEMA_VERSION,
@@ -197,8 +245,43 @@ def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Ind
         query=query,
         matches=match_reports,
         earliest_sighting=earliest_sighting(match_reports),
+        timeline=timeline(match_reports),
+        evidence=Evidence(
+            sha256=hashed.media.sha256, size_bytes=hashed.media.size_bytes,
+            retrieved_at=hashed.media.metadata.retrieved_at,
+            info_json_path=hashed.media.metadata.info_json_path,
+            container=dict(info.tags),
+            content_credentials=content_credentials(hashed.media.path),
+            keyframes=[KeyframeHash(t, str(FrameHash.from_words(hashed.scheme, words)), d)
+                       for t, words, d in zip(hashed.times, hashed.hashes, hashed.details)]),
         index={"videos": stats["videos"], "keyframes": stats["keyframes"]},
     )
+
+
+def timeline(matches: list[MatchReport]) -> list[TimelineEntry]:
+    entries = [TimelineEntry(s, m.score, ", ".join(r.kind for r in m.relations))
+               for m in matches for s in m.video.sightings]
+    return sorted(entries, key=lambda e: _sort_key(e.sighting))
+
+
+def content_credentials(path: "Path") -> dict[str, Any]:
+    """C2PA manifest summary when c2pa-python is installed; absence is neutral."""
+    try:
+        import c2pa
+    except ImportError:
+        return {"checked": False, "present": False, "reason": "c2pa-python not installed"}
+    try:
+        with c2pa.Reader(str(path)) as reader:
+            manifest = json.loads(reader.json())
+    except Exception as exc:  # no manifest is the usual case: reposts drop it
+        return {"checked": True, "present": False, "reason": clean(exc, 200)}
+    active = manifest.get("manifests", {}).get(manifest.get("active_manifest", ""), {})
+    return {
+        "checked": True, "present": True,
+        "validation_state": manifest.get("validation_state"),
+        "signer": (active.get("signature_info") or {}).get("issuer"),
+        "claim_generator": active.get("claim_generator"),
+    }
 
 
 def earliest_sighting(matches: list[MatchReport]) -> EarliestSighting | None:
@@ -263,11 +346,7 @@ def render_text(report: Report, color: bool = False) -> str:
         v = m.video
         qa, qb = m.query_segment
         ra, rb = m.reference_segment
-        notes = []
-        if m.alignment.mirrored:
-            notes.append("mirrored")
-        if abs(m.alignment.speed - 1.0) > 0.02:
-            notes.append(f"speed x{m.alignment.speed:.2f}")
+        notes = [r.kind.replace("_", " ") for r in m.relations]
         lines += [
             f"{rank:>2}. " + style(f"score {m.score:.2f}", fg="yellow") + f"  video #{v.id}  "
             f"{clean(v.title or v.source, 60)}",
@@ -279,3 +358,57 @@ def render_text(report: Report, color: bool = False) -> str:
             lines.append(f"    seen {clean(s.url or s.source, 70)}  {clean(s.uploader or '-', 30)}  "
                          f"{_when(s.upload_time)}")
     return "\n".join(lines) + "\n"
+
+
+def from_dict(data: dict[str, Any]) -> Report:
+    """Rebuild a Report from its JSON form (the inverse of to_json)."""
+    if not isinstance(data, dict) or data.get("schema_version", "").split(".")[0] != \
+            SCHEMA_VERSION.split(".")[0]:
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        raise BadInputError(f"not a provenance report of schema {SCHEMA_VERSION} "
+                            f"(schema_version {version!r})")
+    try:
+        return _build(Report, data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise BadInputError(f"malformed report: {clean(exc, 200)}") from exc
+
+
+def load_report(path: "Path") -> Report:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{path}: not a readable JSON report ({clean(exc, 200)})") from exc
+    return from_dict(data)
+
+
+def _build(kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"{kind.__name__} must be an object")
+        hints = typing.get_type_hints(kind)
+        names = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _build(options[0], value)
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        return [_build(item, v) for v in _as(list, value)]
+    if origin is tuple:
+        return tuple(_build(a, v) for a, v in zip(typing.get_args(kind), _as(list, value)))
+    if origin is dict:
+        return dict(_as(dict, value))
+    if kind is float:
+        return float(_as((int, float), value))
+    if kind in (int, str, bool):
+        return _as(kind, value)
+    return value
+
+
+def _as(kind: Any, value: Any) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"expected {kind}, got {type(value).__name__}")
+    return value
