@@ -52,7 +52,7 @@ class Settings:
     socket_timeout_s: float = 20.0
     retries: int = 3
     max_height: int = 720
-    hash_algorithm: str = "phash"
+    hash_algorithm: str = "pdq"
     # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
     # score a match needs to be listed, calibrated in bench/.
     match_radius: int | None = None

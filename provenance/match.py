@@ -132,10 +132,13 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
     qt, rt, d = query_t[chosen], ref_t[chosen], dist[chosen]
     step = params.sample_interval_s
     q_seg = (float(qt.min()), float(min(qt.max() + step, max(query.duration_s, qt.max()))))
-    r_end = rt.max() + step * speed
+    # The reference segment follows the fitted alignment, not the sample times,
+    # whose phase differs between the two copies by up to one interval.
+    r_start = max(0.0, speed * q_seg[0] + offset)
+    r_end = speed * q_seg[1] + offset
     if ref_duration:
-        r_end = min(r_end, max(ref_duration, rt.max()))
-    r_seg = (float(rt.min()), float(r_end))
+        r_end = min(r_end, ref_duration)
+    r_seg = (float(r_start), float(max(r_end, r_start)))
     in_segment = np.count_nonzero((query.times >= q_seg[0]) & (query.times <= qt.max()))
     density = n / max(in_segment, 1)
     closeness = 1.0 - float(d.mean()) / (params.radius + 1)
