@@ -42,7 +42,10 @@ class UploadTime:
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> "UploadTime":
-        source = "server" if info.get("direct") else "platform"
+        # A direct media link's only time is the server's Last-Modified header;
+        # a page (even one that embeds direct media) states its own upload time.
+        direct = info.get("direct") and info.get("url") == info.get("webpage_url")
+        source = "server" if direct else "platform"
         for key in ("timestamp", "release_timestamp"):
             stamp = info.get(key)
             if isinstance(stamp, (int, float)):

@@ -263,10 +263,13 @@ class Index:
     @staticmethod
     def _insert_sighting(db: sqlite3.Connection, video_id: int, m: SourceMetadata) -> bool:
         cursor = db.execute(
-            "INSERT OR IGNORE INTO sightings (video_id, source, url, extractor, platform_id,"
+            "INSERT INTO sightings (video_id, source, url, extractor, platform_id,"
             " uploader, uploader_id, channel, title, description, duration_s, upload_time,"
             " upload_time_precision, upload_time_source, retrieved_at, info_json_path)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            # Only a repeat of (video, source) is a no-op; OR IGNORE would also
+            # swallow NOT NULL and CHECK violations.
+            " ON CONFLICT (video_id, source) DO NOTHING",
             (video_id, m.source, m.url, m.extractor, m.platform_id, m.uploader, m.uploader_id,
              m.channel, m.title, m.description, m.duration_s, m.upload_time.value,
              m.upload_time.precision, m.upload_time.source, m.retrieved_at, m.info_json_path))

@@ -7,7 +7,7 @@ right on variable-frame-rate phone video). A frame is taken every
 ``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
 each cut, so index and query samples line up on content, not on the clock.
 Frames come through a pipe as raw 128x128 grey pixels; nothing is written to
-disk. Frames whose detail score is under ``min_detail`` are dropped.
+disk. Each frame is the average of itself and the two before it. Frames whose detail score is under ``min_detail`` are dropped.
 """
 from __future__ import annotations
 
@@ -28,9 +28,18 @@ from .config import Settings
 from .errors import BadInputError, DecodeError
 
 FRAME_SIZE = 128
+TEMPORAL_MIX_FRAMES = 3
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
 _STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpeg2000", "jpegls"}
+# Containers a video arrives in. ffmpeg also reads text files as video (tty),
+# playlists that open other files or URLs (concat, hls) and image sequences:
+# none of those is a video someone posted.
+VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "gif",
+                    "asf", "ogg", "h264", "hevc", "m4v", "ivf", "mxf", "nut", "dv", "rm",
+                    "3gp", "yuv4mpegpipe", "apng", "obu", "av1"}
+# Local media may only read the file itself, never a URL or another file it names.
+_PROTOCOLS = "file,pipe"
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ def probe(path: Path) -> MediaInfo:
     if exe is None:
         return _probe_without_ffprobe(path)
     try:
-        data = ffmpeg.probe(str(path), cmd=exe)
+        data = ffmpeg.probe(str(path), cmd=exe, protocol_whitelist=_PROTOCOLS)
     except ffmpeg.Error as exc:
         detail = _last_line(exc.stderr) or "ffprobe could not read it"
         raise DecodeError(f"{path.name}: not a readable media file ({detail})") from exc
@@ -92,6 +101,7 @@ def probe(path: Path) -> MediaInfo:
     if not video:
         raise DecodeError(f"{path.name}: no video stream (audio-only or not a video)")
     stream = video[0]
+    _check_container(path, str(fmt.get("format_name", "")))
     info = MediaInfo(
         duration_s=_float(fmt.get("duration")) or _float(stream.get("duration")),
         width=int(stream.get("width") or 0),
@@ -115,6 +125,8 @@ def _probe_without_ffprobe(path: Path) -> MediaInfo:
 
     out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
                          capture_output=True, check=False).stderr.decode("utf-8", "replace")
+    container = re.search(r"Input #0, ([\w,]+), from", out)
+    _check_container(path, container[1] if container else "")
     match = re.search(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", out)
     if not match:
         raise DecodeError(f"{path.name}: no video stream (audio-only or not a video)")
@@ -123,6 +135,13 @@ def _probe_without_ffprobe(path: Path) -> MediaInfo:
     info = MediaInfo(duration, int(match[2]), int(match[3]), match[1], "", {})
     _check_dimensions(path, info)
     return info
+
+
+def _check_container(path: Path, format_name: str) -> None:
+    if not set(format_name.split(",")) & VIDEO_CONTAINERS:
+        kind = "a still image" if format_name.endswith("_pipe") or format_name == "image2" \
+            else f"not a video container ({format_name or 'unknown'})"
+        raise DecodeError(f"{path.name}: {kind}")
 
 
 def _check_dimensions(path: Path, info: MediaInfo) -> None:
@@ -148,8 +167,12 @@ def build_command(path: Path, settings: Settings) -> list[str]:
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
               f"+gt(scene,{settings.scene_threshold})")
     stream = (
-        ffmpeg.input(str(path), t=settings.max_duration_s)
+        ffmpeg.input(str(path), t=settings.max_duration_s, protocol_whitelist=_PROTOCOLS)
         .video.filter("scale", FRAME_SIZE, FRAME_SIZE, flags="area")
+        # Averaging a few neighbouring frames makes a sample stand for a short
+        # window: two copies never sample the same instant, and flashes or
+        # strobing made single frames one frame apart hash far apart.
+        .filter("tmix", frames=TEMPORAL_MIX_FRAMES)
         .filter("select", select)
         .filter("showinfo")
     )

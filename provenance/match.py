@@ -37,7 +37,7 @@ class QueryFrames:
 class MatchParams:
     radius: int
     score_threshold: float
-    sample_interval_s: float
+    query_interval_s: float
     min_frames: int = 2
 
 
@@ -101,8 +101,8 @@ def find_matches(query: QueryFrames, frames: FrameArrays, search: HammingSearch,
 def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np.ndarray,
                  dist: np.ndarray, mirror: np.ndarray, ref_duration: float | None,
                  params: MatchParams) -> VideoMatch | None:
-    # Sampling phases differ by up to one interval between two copies.
-    tolerance = max(0.5, params.sample_interval_s)
+    # Sampling phases differ between two copies; speed estimates are coarse.
+    tolerance = max(0.5, params.query_interval_s)
     query_t = query.times[q_idx]
     weight = 1.0 - dist / (params.radius + 1)
     candidates = []
@@ -130,7 +130,7 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
     if n < min(params.min_frames, len(query.times)):
         return None
     qt, rt, d = query_t[chosen], ref_t[chosen], dist[chosen]
-    step = params.sample_interval_s
+    step = params.query_interval_s
     q_seg = (float(qt.min()), float(min(qt.max() + step, max(query.duration_s, qt.max()))))
     # The reference segment follows the fitted alignment, not the sample times,
     # whose phase differs between the two copies by up to one interval.

@@ -51,12 +51,23 @@ def add_fetched(media: FetchedMedia, index: Index, settings: Settings,
 def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[VideoMatch]:
     frames = index.frame_arrays()
     durations = {v.id: v.duration_s for v in index.videos()}
-    query = QueryFrames(np.array(hashed.times), hashed.hashes, hashed.mirrored,
+    keep = thin_out(hashed.times, settings.query_interval_s)
+    query = QueryFrames(np.array(hashed.times)[keep], hashed.hashes[keep], hashed.mirrored[keep],
                         hashed.duration_s)
     params = MatchParams(radius=settings.radius_for(index.scheme.split("-")[0]),
                          score_threshold=settings.match_score_threshold,
-                         sample_interval_s=settings.sample_interval_s)
+                         query_interval_s=settings.query_interval_s)
     return find_matches(query, frames, HammingSearch(frames.hashes), durations, params)
+
+
+def thin_out(times: list[float], interval: float) -> np.ndarray:
+    """Indices of the frames to query with: at most one per ``interval`` seconds."""
+    keep, last = [], None
+    for i, t in enumerate(times):
+        if last is None or t - last >= interval - 1e-3:
+            keep.append(i)
+            last = t
+    return np.array(keep, dtype=np.int64)
 
 
 def check(source: str, index: Index, settings: Settings, *, add_after: bool = False) -> Report:

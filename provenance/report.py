@@ -9,6 +9,8 @@ ISO 8601 UTC strings.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.resources
 import json
 import re
 import types
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .match import VideoMatch
 
 SCHEMA_VERSION = "1.0"
+SCHEMA_RESOURCE = "schemas/report.schema.json"
 EARLIEST_CAVEAT = ("Earliest upload among the copies in this index, not necessarily the "
                    "original: footage may have appeared earlier elsewhere.")
 
@@ -304,9 +307,15 @@ def to_json(report: Report) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+def strip_control(text: object) -> str:
+    """An outside string without control codes or bidi overrides (newlines and tabs kept):
+    a title must not be able to reorder or hide what is printed after it."""
+    return _CONTROL.sub("", str(text))
+
+
 def clean(text: object, limit: int = 120) -> str:
     """An outside string made safe for a terminal: no control codes, one line, bounded."""
-    flat = _CONTROL.sub("", str(text)).replace("\n", " ").replace("\t", " ")
+    flat = strip_control(text).replace("\n", " ").replace("\t", " ")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -316,6 +325,12 @@ def _when(t: UploadTime) -> str:
     return f"{t.value} ({t.precision}, from {t.source})"
 
 
+def _table(headers: list[str], rows: list[list[str]], limits: list[int]) -> list[str]:
+    cells = [[clean(c, n) for c, n in zip(row, limits)] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+
+
 def render_text(report: Report, color: bool = False) -> str:
     import click
 
@@ -323,15 +338,20 @@ def render_text(report: Report, color: bool = False) -> str:
         return click.style(text, **kw) if color else text
 
     q = report.query
+    videos = report.index.get("videos", 0)
     lines = [style("provenance check", bold=True),
              f"  query    {clean(q.source)}",
              f"           sha256 {q.sha256[:16]}…  {q.duration_s:.1f} s  {q.width}x{q.height}  "
              f"{q.keyframe_count} keyframes",
-             f"  index    {report.index.get('videos', 0)} videos, "
+             f"  index    {videos} videos, "
              f"{report.index.get('keyframes', 0)} keyframes ({report.decision.hash_scheme})", ""]
     if not report.matches:
-        lines.append(style("No indexed video shares footage with this clip.", fg="green"))
+        lines += [style("No indexed video shares footage with this clip.", fg="green"),
+                  f"  (checked against {videos} indexed videos; footage outside the index "
+                  "is not covered)"]
         return "\n".join(lines) + "\n"
+    lines += [style(f"Known footage: {len(report.matches)} indexed video(s) share footage "
+                    "with this clip.", fg="yellow", bold=True), ""]
     e = report.earliest_sighting
     if e is not None:
         s = e.sighting
@@ -341,32 +361,64 @@ def render_text(report: Report, color: bool = False) -> str:
                   + (_when(s.upload_time) if e.basis == "upload_time"
                      else f"no upload time known; first retrieved {s.retrieved_at}"),
                   f"  ({e.caveat})", ""]
-    lines.append(style(f"{len(report.matches)} matching video(s), best first", bold=True))
+    lines.append(style("Timeline: every sighting of the matched footage, earliest first",
+                       bold=True))
+    rows = [[_when(t.sighting.upload_time) if t.sighting.upload_time.value
+             else f"unknown; retrieved {t.sighting.retrieved_at}",
+             f"#{t.sighting.video_id}", t.sighting.platform or "-", t.sighting.uploader or "-",
+             t.relation, f"{t.score:.2f}", t.sighting.url or t.sighting.source]
+            for t in report.timeline]
+    lines += _table(["uploaded", "video", "platform", "uploader", "relation", "score", "where"],
+                    rows, [44, 8, 14, 20, 30, 5, 70])
+    lines += ["", style(f"{len(report.matches)} matching video(s), best first", bold=True)]
     for rank, m in enumerate(report.matches, 1):
         v = m.video
         qa, qb = m.query_segment
         ra, rb = m.reference_segment
-        notes = [r.kind.replace("_", " ") for r in m.relations]
         lines += [
             f"{rank:>2}. " + style(f"score {m.score:.2f}", fg="yellow") + f"  video #{v.id}  "
             f"{clean(v.title or v.source, 60)}",
             f"    query {qa:.1f}-{qb:.1f} s  <->  reference {ra:.1f}-{rb:.1f} s"
             f"  ({m.matched_frames} frames, {m.query_coverage:.0%} of query, "
-            f"{m.reference_coverage:.0%} of reference{', ' + ', '.join(notes) if notes else ''})",
+            f"{m.reference_coverage:.0%} of reference)",
         ]
-        for s in v.sightings:
-            lines.append(f"    seen {clean(s.url or s.source, 70)}  {clean(s.uploader or '-', 30)}  "
-                         f"{_when(s.upload_time)}")
+        lines += [f"    - {r.kind}: {clean(r.evidence, 100)}" for r in m.relations]
     return "\n".join(lines) + "\n"
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    text = importlib.resources.files(__package__).joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def load_schema() -> dict[str, Any]:
+    """The published JSON Schema of the report (provenance/schemas/report.schema.json)."""
+    return _validator().schema
+
+
+def validate(report_dict: Any) -> None:
+    """Raise BadInputError, naming the first offending field, unless report_dict is a
+    report exactly as to_json writes it."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(report_dict))
+    if error is None:
+        return
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    raise BadInputError(f"not a valid provenance report: {where.lstrip('.') or 'top level'}: "
+                        f"{clean(error.message, 200)}")
 
 
 def from_dict(data: dict[str, Any]) -> Report:
     """Rebuild a Report from its JSON form (the inverse of to_json)."""
-    if not isinstance(data, dict) or data.get("schema_version", "").split(".")[0] != \
-            SCHEMA_VERSION.split(".")[0]:
-        version = data.get("schema_version") if isinstance(data, dict) else None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(version, str) or version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise BadInputError(f"not a provenance report of schema {SCHEMA_VERSION} "
-                            f"(schema_version {version!r})")
+                            f"(schema_version {clean(repr(version), 60)})")
+    validate(data)
     try:
         return _build(Report, data)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -1,0 +1,309 @@
+"""What ``provenance watch`` watches: the feeds config and the listing of each feed.
+
+Contract: ``load_watch_config(path)`` returns a validated ``WatchConfig`` or
+raises ``BadInputError`` naming the file, the feed and the problem.
+``list_feed(feed, settings, ...)`` returns the feed's current ``Entry`` list
+(or "not modified") or raises ``FetchError``; it never downloads media.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import itertools
+import os
+import re
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Settings, default_config_path
+from .errors import BadInputError, FetchError
+
+KINDS = ("ytdlp", "rss", "atom", "urls")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".3gp",
+                    ".flv", ".mpg", ".mpeg", ".ogv", ".m3u8")
+# A feed name becomes a folder under reports/; "runs" is where run summaries go.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_FEED_KEYS = {"name", "kind", "url", "path", "max_items", "webhook"}
+_TOP_KEYS = {"feed", "webhook", "reports_dir", "settings"}
+# How far down a channel or playlist we look each run when no cap says more:
+# enough to catch up after a day of missed runs, bounded so a channel with
+# 10,000 uploads is one cheap request, not a crawl.
+DEFAULT_LISTING = 50
+MAX_FEED_BYTES = 20 * 1024**2
+USER_AGENT = f"provenance/{__version__} (feed watcher)"
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    kind: str
+    url: str | None = None
+    path: Path | None = None  # for kind "urls"
+    max_items: int | None = None
+    webhook: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    path: Path
+    feeds: list[FeedConfig]
+    webhook: str | None = None
+    reports_dir: Path | None = None
+
+    def select(self, names: list[str]) -> list[FeedConfig]:
+        known = {f.name: f for f in self.feeds}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise BadInputError(f"config file {self.path}: no feed named {unknown[0]!r} "
+                                f"(feeds: {', '.join(known)})")
+        return [f for f in self.feeds if not names or f.name in names]
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # stable identity of the item within its feed
+    url: str
+    published: str | None = None  # ISO 8601 UTC, as the feed or platform states it
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    entries: list[Entry] = field(default_factory=list)
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def is_http_url(text: str) -> bool:
+    parts = urllib.parse.urlsplit(text)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def looks_like_media(url: str) -> bool:
+    return urllib.parse.urlsplit(url).path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+# -- config -------------------------------------------------------------------
+
+def load_watch_config(config_path: Path | None) -> WatchConfig:
+    path = Path(config_path or os.environ.get("PROVENANCE_CONFIG") or default_config_path())
+    if not path.is_file():
+        raise BadInputError(f"config file {path} not found (see samples/feeds.toml for an example)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"config file {path}: {exc}") from exc
+
+    def bad(problem: str) -> BadInputError:
+        return BadInputError(f"config file {path}: {problem}")
+
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:  # a typo like [[feeds]] would otherwise watch nothing, silently
+        raise bad(f"unknown key {unknown[0]!r} (expected [[feed]] tables, webhook, reports_dir)")
+    tables = data.get("feed")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise bad("no feeds: add at least one [[feed]] table (see samples/feeds.toml)")
+    feeds = [_feed(table, i, path, bad) for i, table in enumerate(tables, 1)]
+    names = [f.name for f in feeds]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise bad(f"feed {duplicate!r}: the name is used twice")
+    webhook = _webhook(data.get("webhook"), lambda p: bad(f"webhook: {p}"))
+    reports_dir = data.get("reports_dir")
+    if reports_dir is not None:
+        if not isinstance(reports_dir, str) or not reports_dir.strip():
+            raise bad("reports_dir must be a folder path (a string)")
+        reports_dir = _relative_to(path, reports_dir)
+    return WatchConfig(path, feeds, webhook, reports_dir)
+
+
+def _feed(table: dict[str, Any], number: int, path: Path, bad) -> FeedConfig:
+    name = table.get("name")
+    label = f"feed {name!r}" if isinstance(name, str) and name else f"feed #{number}"
+
+    def problem(text: str) -> BadInputError:
+        return bad(f"{label}: {text}")
+
+    unknown = sorted(set(table) - _FEED_KEYS)
+    if unknown:
+        raise problem(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_FEED_KEYS))})")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == "runs":
+        raise problem("name must be 1-64 letters, digits, '.', '_' or '-' (not 'runs'): "
+                      "it names the feed's reports folder")
+    kind = table.get("kind")
+    if kind not in KINDS:
+        raise problem(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    url, file = table.get("url"), None
+    if kind == "urls":
+        if url is not None or not isinstance(table.get("path"), str):
+            raise problem("a 'urls' feed takes path = a text file of URLs, one per line")
+        file = _relative_to(path, table["path"])
+        if not file.is_file():
+            raise problem(f"path {file} is not a file")
+    else:
+        if table.get("path") is not None:
+            raise problem(f"a {kind!r} feed takes url, not path")
+        if not isinstance(url, str) or not is_http_url(url):
+            raise problem(f"url must be an http(s) URL, not {url!r}")
+    max_items = table.get("max_items")
+    if max_items is not None and (type(max_items) is not int or max_items < 1):
+        raise problem(f"max_items must be a whole number >= 1, not {max_items!r}")
+    webhook = _webhook(table.get("webhook"), lambda p: problem(f"webhook: {p}"))
+    return FeedConfig(name, kind, url, file, max_items, webhook)
+
+
+def _webhook(value: Any, problem) -> str | None:
+    if value is not None and (not isinstance(value, str) or not is_http_url(value)):
+        raise problem(f"must be an http(s) URL, not {value!r}")
+    return value
+
+
+def _relative_to(config: Path, value: str) -> Path:
+    # Relative to the config file, not the working directory: cron runs in $HOME.
+    target = Path(value).expanduser()
+    return target if target.is_absolute() else config.parent / target
+
+
+# -- listing --------------------------------------------------------------------
+
+def list_feed(feed: FeedConfig, settings: Settings, *, etag: str | None = None,
+              last_modified: str | None = None, limit: int = DEFAULT_LISTING) -> Listing:
+    if feed.kind == "ytdlp":
+        return Listing(_list_ytdlp(feed.url or "", settings, limit))
+    if feed.kind == "urls":
+        return Listing(_list_urls(feed.path or Path()))
+    return _list_feedparser(feed.url or "", settings, etag, last_modified)
+
+
+class _YtdlpLog:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    info = warning = debug
+
+    def error(self, msg: str) -> None:
+        self.errors.append(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", msg).removeprefix("ERROR: "))
+
+
+def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
+    import yt_dlp
+    from yt_dlp.utils import unsmuggle_url
+
+    log = _YtdlpLog()
+    options = {
+        "extract_flat": "in_playlist", "lazy_playlist": True, "playlist_items": f"1:{limit}",
+        "socket_timeout": settings.socket_timeout_s, "retries": settings.retries,
+        "extractor_retries": settings.retries, "quiet": True, "no_warnings": True,
+        "noprogress": True, "logger": log,
+    }
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:
+            info = ydl.extract_info(url, download=False)
+    except Exception as exc:  # DownloadError and whatever an extractor lets escape
+        reason = log.errors[-1] if log.errors else f"{type(exc).__name__}: {exc}"
+        raise FetchError(f"{url}: listing failed: {reason[:300]}") from exc
+    if not info:
+        raise FetchError(f"{url}: yt-dlp listed nothing")
+    raw = info.get("entries") if info.get("_type") == "playlist" else [info]
+    entries = []
+    for item in itertools.islice(raw or [], limit):
+        if not item:
+            continue
+        link = item.get("webpage_url") or item.get("url")
+        if not isinstance(link, str):
+            continue
+        link = unsmuggle_url(link)[0]  # yt-dlp's RSS reader smuggles data into the URL
+        extractor, video_id = item.get("ie_key") or item.get("extractor_key"), item.get("id")
+        # Generic ids are file basenames and collide (FIELD-NOTES): key those by URL.
+        key = f"{extractor}:{video_id}" if extractor and video_id and extractor != "Generic" else link
+        entries.append(Entry(key, link, _published_from_info(item), item.get("title")))
+    return entries
+
+
+def _published_from_info(info: dict[str, Any]) -> str | None:
+    for name in ("timestamp", "release_timestamp"):
+        if isinstance(info.get(name), (int, float)):
+            return _iso(info[name])
+    date = info.get("upload_date") or info.get("release_date")
+    if isinstance(date, str) and re.fullmatch(r"\d{8}", date):
+        return f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return None
+
+
+def _iso(stamp: float) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list_urls(path: Path) -> list[Entry]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FetchError(f"{path}: cannot read the URL list ({exc})") from exc
+    urls = [line.strip() for line in lines]
+    return [Entry(u, u) for u in dict.fromkeys(u for u in urls if u and not u.startswith("#"))]
+
+
+def _list_feedparser(url: str, settings: Settings, etag: str | None,
+                     last_modified: str | None) -> Listing:
+    import feedparser
+
+    request = urllib.request.Request(url, headers={
+        "User-Agent": USER_AGENT,
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"})
+    if etag:
+        request.add_header("If-None-Match", etag)
+    if last_modified:
+        request.add_header("If-Modified-Since", last_modified)
+    try:
+        # Our own request, not feedparser's: feedparser has no timeout.
+        with urllib.request.urlopen(request, timeout=settings.socket_timeout_s) as response:
+            body = response.read(MAX_FEED_BYTES + 1)
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            final_url = response.geturl()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304:
+            return Listing(not_modified=True, etag=etag, last_modified=last_modified)
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise FetchError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+    if len(body) > MAX_FEED_BYTES:
+        raise FetchError(f"{url}: feed larger than {MAX_FEED_BYTES} bytes")
+    # content-location makes feedparser resolve relative links against the feed.
+    parsed = feedparser.parse(body, response_headers={**headers, "content-location": final_url})
+    if not parsed.entries and (parsed.bozo or not parsed.version):
+        reason = parsed.get("bozo_exception") or "no RSS or Atom entries"
+        raise FetchError(f"{url}: not an RSS or Atom feed ({reason})")
+    entries = [e for e in (_feed_entry(item) for item in parsed.entries) if e is not None]
+    return Listing(entries, etag=headers.get("etag"), last_modified=headers.get("last-modified"))
+
+
+def _feed_entry(item: Any) -> Entry | None:
+    link = item.get("link")
+    url = _media_url(item) or link
+    if not url:
+        return None
+    stamp = item.get("published_parsed") or item.get("updated_parsed")
+    published = _iso(calendar.timegm(stamp)) if stamp else None
+    return Entry(item.get("id") or link or url, url, published, item.get("title"))
+
+
+def _media_url(item: Any) -> str | None:
+    """A direct video file in the entry (enclosure, Media RSS, or a link to a .mp4)."""
+    candidates = [(e.get("href"), e.get("type", "")) for e in item.get("enclosures", [])]
+    candidates += [(m.get("url"), m.get("type") or m.get("medium", ""))
+                   for m in item.get("media_content", [])]
+    for href, kind in candidates:
+        if href and (str(kind).startswith("video") or looks_like_media(href)):
+            return href
+    link = item.get("link")
+    return link if link and looks_like_media(link) else None

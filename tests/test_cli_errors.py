@@ -1,0 +1,78 @@
+"""Bad input: a clear one-line message, a documented exit code, the index untouched."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from conftest import SAMPLES
+
+
+@pytest.fixture
+def seeded(cli):
+    assert cli("add", str(SAMPLES / "basketball.mp4")).returncode == 0
+    return cli
+
+
+def _snapshot(cli) -> tuple[str, str]:
+    return cli("list").stdout, cli("stats").stdout.split("size_bytes")[0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bad_sources(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video at all\n" * 50)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    return {
+        "text file": (str(text), 5, "not a video container (tty)"),
+        "zero-byte file": (str(empty), 3, "empty file (0 bytes)"),
+        "missing path": (str(tmp_path / "nowhere.mp4"), 3, "no such file"),
+        "unreachable URL": (f"http://127.0.0.1:{_closed_port()}/clip.mp4", 4, "refused"),
+        "unsupported scheme": ("ftp://127.0.0.1/clip.mp4", 3, "unsupported URL scheme"),
+        "file URL": (f"file://{SAMPLES / 'basketball.mp4'}", 3, "pass the local path instead"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["text file", "zero-byte file", "missing path", "unreachable URL",
+                                  "unsupported scheme", "file URL"])
+@pytest.mark.parametrize("command", ["add", "check"])
+def test_bad_source_fails_cleanly_and_changes_nothing(seeded, tmp_path, kind, command):
+    source, code, message = _bad_sources(tmp_path)[kind]
+    before = _snapshot(seeded)
+    done = seeded(command, source)
+    assert done.returncode == code, (done.stdout, done.stderr)
+    output = done.stdout + done.stderr
+    assert message in output
+    assert "Traceback" not in output
+    if command == "check":
+        assert done.stderr.startswith("provenance: error: ") and done.stderr.count("\n") == 1
+    else:
+        assert done.stdout.startswith(f"failed {source}")
+    assert _snapshot(seeded) == before
+
+
+def test_add_goes_on_after_a_bad_source(seeded, tmp_path):
+    done = seeded("add", str(tmp_path / "missing.mp4"), str(SAMPLES / "his-girl-friday.mp4"))
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("failed ") and lines[1].startswith("added ")
+    assert done.returncode == 3  # the failure is still reported to scripts
+
+
+def test_help_documents_exit_codes(cli):
+    done = cli("--help")
+    assert done.returncode == 0
+    assert "Exit codes:" in done.stdout and "fetch failure" in done.stdout
+
+
+def test_unusable_index_path_is_an_index_error(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = cli("--db", str(blocker / "index.db"), "stats")
+    assert done.returncode == 6
+    assert done.stderr.startswith("provenance: error: index ")

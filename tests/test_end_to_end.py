@@ -1,0 +1,122 @@
+"""The whole pipeline through the real CLI: index real clips, check reposts."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """An index of the four sample clips, built once through `provenance add`."""
+    root = tmp_path_factory.mktemp("e2e")
+    env = {"PROVENANCE_DB": str(root / "index.db"), "XDG_CACHE_HOME": str(root / "cache"),
+           "XDG_CONFIG_HOME": str(root / "config")}
+    done = run_cli("add", *(str(SAMPLES / name) for name in INDEXED_SAMPLES), env=env)
+    assert done.returncode == 0, done.stderr
+    return root, env
+
+
+def check_json(env, source) -> dict:
+    done = run_cli("check", str(source), "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_add_prints_one_line_per_source(indexed):
+    root, env = indexed
+    done = run_cli("add", str(SAMPLES / "basketball.mp4"), env=env)
+    assert done.returncode == 0
+    assert done.stdout.startswith("already indexed ")
+    assert len(done.stdout.strip().splitlines()) == 1
+
+
+def test_trimmed_reencoded_repost_lists_exactly_its_source(indexed):
+    _, env = indexed
+    report = check_json(env, SAMPLES / "repost-big-buck-bunny.mp4")
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "big-buck-bunny.mp4")]
+    match = report["matches"][0]
+    # Ground truth (samples/README.md): the repost is big-buck-bunny.mp4 [2.0, 6.0).
+    start, end = match["reference_segment"]
+    assert abs(start - 2.0) <= 1.0 and abs(end - 6.0) <= 1.0
+    qa, qb = match["query_segment"]
+    assert qa <= 0.6 and qb >= 3.4
+    assert 0 < match["score"] <= 1
+    assert match["query_coverage"] > 0.8
+    assert 0.25 < match["reference_coverage"] < 0.6
+    assert match["matched_frames"] >= 4
+    assert report["earliest_sighting"]["sighting"]["source"] == str(SAMPLES / "big-buck-bunny.mp4")
+
+
+def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "tos-cut.mp4",
+                       start=3.0, duration=5.0, vf="scale=-2:200")
+    report = check_json(env, query)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "tears-of-steel.mp4")]
+    start, end = report["matches"][0]["reference_segment"]
+    assert abs(start - 3.0) <= 1.0 and abs(end - 8.0) <= 1.0
+
+
+def test_unrelated_clip_lists_nothing(indexed):
+    _, env = indexed
+    report = check_json(env, SAMPLES / "unrelated.mp4")
+    assert report["matches"] == []
+    assert report["earliest_sighting"] is None
+    done = run_cli("check", str(SAMPLES / "unrelated.mp4"), env=env)
+    assert "No indexed video shares footage" in done.stdout
+
+
+def test_report_has_the_documented_top_level_fields(indexed):
+    _, env = indexed
+    report = check_json(env, SAMPLES / "repost-big-buck-bunny.mp4")
+    for key in ("schema_version", "query", "matches", "earliest_sighting", "tool", "created_at"):
+        assert key in report
+    assert report["query"]["sha256"] and report["query"]["keyframe_count"] > 0
+    assert set(report["tool"]) >= {"provenance", "yt_dlp", "ffmpeg"}
+    video = report["matches"][0]["video"]
+    assert {"id", "url", "title", "uploader", "upload_time", "sightings", "source"} <= set(video)
+
+
+def test_check_add_indexes_the_query_afterwards(indexed, tmp_path):
+    root, env = indexed
+    env = {**env, "PROVENANCE_DB": str(tmp_path / "copy.db")}
+    shutil.copy(root / "index.db", tmp_path / "copy.db")
+    query = SAMPLES / "unrelated.mp4"
+    first = check_json(env, query)
+    assert first["matches"] == []
+    done = run_cli("check", str(query), "--add", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["matches"] == []  # checked against the index before adding
+    again = check_json(env, query)
+    assert [m["video"]["source"] for m in again["matches"]] == [str(query)]
+    assert again["matches"][0]["relations"][0]["kind"] == "identical_file"
+
+
+def test_text_report_names_the_match_and_segments(indexed):
+    _, env = indexed
+    done = run_cli("check", str(SAMPLES / "repost-big-buck-bunny.mp4"), env=env)
+    assert done.returncode == 0
+    assert "big-buck-bunny.mp4" in done.stdout
+    assert "reference" in done.stdout and "Earliest known sighting" in done.stdout
+
+
+def test_list_show_stats_remove(indexed, tmp_path):
+    root, env = indexed
+    env = {**env, "PROVENANCE_DB": str(tmp_path / "copy.db")}
+    shutil.copy(root / "index.db", tmp_path / "copy.db")
+    listed = run_cli("list", env=env).stdout.strip().splitlines()
+    assert len(listed) == 4
+    shown = run_cli("show", "1", env=env)
+    assert shown.returncode == 0 and "sha256" in shown.stdout and "big-buck-bunny" in shown.stdout
+    stats = run_cli("stats", env=env).stdout
+    assert "videos           4" in stats
+    assert run_cli("remove", "1", env=env).returncode == 0
+    assert len(run_cli("list", env=env).stdout.strip().splitlines()) == 3
+    missing = run_cli("show", "99", env=env)
+    assert missing.returncode != 0 and "no video #99" in missing.stderr
+    report = check_json(env, SAMPLES / "repost-big-buck-bunny.mp4")
+    assert report["matches"] == []

@@ -1,0 +1,66 @@
+"""yt-dlp against a local HTTP server: metadata flows from the page to the report."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import SAMPLES, video_page
+
+
+def _serve(server, name: str) -> str:
+    shutil.copy(SAMPLES / name, server.root / name)
+    return server.url(name)
+
+
+def test_plain_mp4_url_is_indexed_with_server_time(cli, http_server, env):
+    url = _serve(http_server, "basketball.mp4")
+    done = cli("add", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"added {url} ")
+    shown = cli("show", "1").stdout
+    assert url in shown
+    # Last-Modified is the server's clock, not an upload time: labelled so.
+    assert "(second, from server)" in shown
+    info_json = next(Path(env["XDG_CACHE_HOME"]).rglob("media.info.json"))
+    assert json.loads(info_json.read_text())["extractor_key"] == "Generic"
+
+
+def test_page_with_json_ld_gives_uploader_and_upload_time(cli, http_server, tmp_path):
+    media = _serve(http_server, "big-buck-bunny.mp4")
+    (http_server.root / "post.html").write_text(
+        video_page("Bunny in the meadow", "Field Reporter", "2024-03-01T12:30:00Z", media))
+    page = http_server.url("post.html")
+    assert cli("add", page).returncode == 0
+    done = cli("check", str(SAMPLES / "repost-big-buck-bunny.mp4"), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    video = report["matches"][0]["video"]
+    assert video["uploader"] == "Field Reporter"
+    assert video["title"] == "Bunny in the meadow"
+    assert video["upload_time"] == {"value": "2024-03-01T12:30:00Z", "precision": "second",
+                                    "source": "platform"}
+    assert video["source"] == page
+    earliest = report["earliest_sighting"]
+    assert earliest["basis"] == "upload_time"
+    assert earliest["sighting"]["uploader"] == "Field Reporter"
+
+
+def test_same_content_at_two_urls_is_one_video_with_two_sightings(cli, http_server):
+    first = _serve(http_server, "his-girl-friday.mp4")
+    shutil.copy(SAMPLES / "his-girl-friday.mp4", http_server.root / "mirror-copy.mp4")
+    second = http_server.url("mirror-copy.mp4")
+    assert cli("add", first).stdout.startswith("added ")
+    assert cli("add", second).stdout.startswith("new sighting ")
+    assert cli("add", second).stdout.startswith("already indexed ")
+    listed = cli("list").stdout.strip().splitlines()
+    assert len(listed) == 1 and "2 sighting(s)" in listed[0]
+
+
+def test_a_fetched_url_is_cached(cli, http_server):
+    url = _serve(http_server, "basketball.mp4")
+    assert cli("check", url).returncode == 0
+    http_server.close()  # the second fetch must not need the network
+    again = cli("check", url, "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["query"]["source"] == url

@@ -1,0 +1,105 @@
+"""The SQLite index: lossless hashes, sightings, migrations, atomic writes."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance.errors import IndexDatabaseError
+from provenance.fetch import FetchedMedia, SourceMetadata, UploadTime
+from provenance.hashing import FrameHash
+from provenance.index import SCHEMA_VERSION, Index
+
+
+def _media(tmp_path: Path, sha: str, source: str) -> FetchedMedia:
+    meta = SourceMetadata(source=source, retrieved_at="2026-01-01T00:00:00Z", uploader="someone",
+                          upload_time=UploadTime("2025-12-31", "day", "platform"))
+    return FetchedMedia(tmp_path / "clip.mp4", sha, 1234, meta)
+
+
+def _add(index: Index, media: FetchedMedia, hashes: np.ndarray) -> int:
+    n = len(hashes)
+    return index.add_video(media, duration_s=float(n), width=640, height=360, container_tags={},
+                           times=[float(i) for i in range(n)], details=[50.0] * n, hashes=hashes)
+
+
+@pytest.mark.parametrize("scheme,words", [("phash-64-v1", 1), ("pdq-256-v1", 4)])
+def test_hashes_with_the_top_bit_set_round_trip_exactly(tmp_path, scheme, words):
+    top = np.uint64(1 << 63)
+    hashes = np.array([[top | np.uint64(5)] * words, [np.uint64(2**64 - 1)] * words,
+                       [np.uint64(0)] * words], dtype=np.uint64)
+    with Index(tmp_path / "i.db", default_scheme=scheme) as index:
+        video_id = _add(index, _media(tmp_path, "a" * 64, "/x.mp4"), hashes)
+    with Index(tmp_path / "i.db") as index:  # reopened: nothing cached in memory
+        back = index.frames_of(video_id).hashes
+        assert back.dtype == np.uint64
+        assert np.array_equal(back, hashes)
+        text = str(FrameHash.from_words(index.scheme, back[1]))
+        assert FrameHash.parse(text).value == 2 ** (64 * words) - 1
+        stored = index.db.execute("SELECT h0 FROM frames WHERE seq = 0").fetchone()[0]
+        assert stored == -(2**63) + 5  # SQLite's signed integer, two's complement
+
+
+def test_same_content_is_one_video_with_many_sightings(tmp_path):
+    with Index(tmp_path / "i.db") as index:
+        video_id = _add(index, _media(tmp_path, "b" * 64, "https://a.example/v/1"),
+                        np.zeros((3, 4), np.uint64))
+        assert index.video_id_for("b" * 64) == video_id
+        assert index.add_sighting(video_id, _media(tmp_path, "b" * 64, "https://b.example/x").metadata)
+        assert not index.add_sighting(video_id, _media(tmp_path, "b" * 64, "https://b.example/x").metadata)
+        record = index.video(video_id)
+        assert [s.metadata.source for s in record.sightings] == ["https://a.example/v/1",
+                                                                 "https://b.example/x"]
+        assert record.sightings[0].metadata.upload_time == UploadTime("2025-12-31", "day", "platform")
+        assert index.stats()["videos"] == 1 and index.stats()["sightings"] == 2
+
+
+def test_a_failed_write_leaves_no_half_video(tmp_path):
+    with Index(tmp_path / "i.db") as index:
+        bad = np.zeros((3, 4), np.uint64)
+        with pytest.raises(ValueError):
+            index.add_video(_media(tmp_path, "c" * 64, "/c.mp4"), duration_s=1.0, width=1,
+                            height=1, container_tags={}, times=[0.0, 1.0], details=[1.0] * 3,
+                            hashes=bad)
+        with pytest.raises(IndexDatabaseError):  # the sighting insert fails inside the transaction
+            index.add_video(_media(tmp_path, "c" * 64, None), duration_s=1.0, width=1, height=1,
+                            container_tags={}, times=[0.0], details=[1.0], hashes=bad[:1])
+        assert index.stats()["videos"] == 0 and index.stats()["keyframes"] == 0
+
+
+def test_wal_mode_and_schema_version(tmp_path):
+    with Index(tmp_path / "i.db") as index:
+        assert index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert index.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with Index(tmp_path / "i.db") as index:  # reopening migrates nothing twice
+        assert index.stats()["schema_version"] == SCHEMA_VERSION
+
+
+def test_an_index_from_a_newer_version_is_refused_untouched(tmp_path):
+    path = tmp_path / "i.db"
+    Index(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(IndexDatabaseError, match="newer than this provenance understands"):
+        Index(path)
+    assert path.read_bytes() == before
+
+
+def test_a_corrupt_file_is_reported_as_such(tmp_path):
+    path = tmp_path / "i.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(IndexDatabaseError, match="corrupt or not a provenance index"):
+        Index(path)
+
+
+def test_frame_hash_text_form_is_lossless_and_typed():
+    h = FrameHash("pdq", 256, 1, (1 << 255) | 7)
+    assert FrameHash.parse(str(h)) == h
+    assert str(h).startswith("pdq-256-v1:8000")
+    with pytest.raises(ValueError):
+        h.distance(FrameHash("phash", 64, 1, 7))
+    assert h.distance(FrameHash("pdq", 256, 1, 7)) == 1
