@@ -43,7 +43,7 @@ class Settings:
     # phase and fast footage changes within a quarter second; queries use every
     # `query_interval_s`, which keeps search cheap (bench/ has the figures).
     sample_interval_s: float = 0.25
-    query_interval_s: float = 0.5
+    query_interval_s: float = 0.25
     scene_threshold: float = 0.30
     # Frames under this detail score (0-100, see keyframes.detail_score) are
     # black, flat or blurred to nothing and would match everything alike.

@@ -1,28 +1,41 @@
-"""What ``provenance watch`` watches: the feeds config and the listing of each feed.
+"""The outside world of ``provenance watch``: its config, the feeds it lists and
+the webhooks it alerts. The batch logic and its state live in ``feeds``.
 
 Contract: ``load_watch_config(path)`` returns a validated ``WatchConfig`` or
 raises ``BadInputError`` naming the file, the feed and the problem.
-``list_feed(feed, settings, ...)`` returns the feed's current ``Entry`` list
-(or "not modified") or raises ``FetchError``; it never downloads media.
+``list_feed(feed, settings, ...)`` returns the feed's current entries, oldest
+first as far as the feed's order tells (or "not modified"), or raises
+``FetchError``; it never downloads media.
+``post_webhook(url, body)`` returns False instead of raising.
 """
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import http.client
 import itertools
+import json
+import logging
 import os
 import re
+import time
 import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Settings, default_config_path
 from .errors import BadInputError, FetchError
+from .report import clean
+
+if TYPE_CHECKING:
+    from .report import Report
+
+log = logging.getLogger(__name__)
 
 KINDS = ("ytdlp", "rss", "atom", "urls")
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".3gp",
@@ -37,6 +50,9 @@ _TOP_KEYS = {"feed", "webhook", "reports_dir", "settings"}
 DEFAULT_LISTING = 50
 MAX_FEED_BYTES = 20 * 1024**2
 USER_AGENT = f"provenance/{__version__} (feed watcher)"
+WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOK_TRIES = 3
+WEBHOOK_BACKOFF_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,8 @@ def _relative_to(config: Path, value: str) -> Path:
 
 def list_feed(feed: FeedConfig, settings: Settings, *, etag: str | None = None,
               last_modified: str | None = None, limit: int = DEFAULT_LISTING) -> Listing:
+    # Oldest first matters for undated entries: the earlier copy must be indexed
+    # before the repost is checked. A URL list grows at the bottom.
     if feed.kind == "ytdlp":
         return Listing(_list_ytdlp(feed.url or "", settings, limit))
     if feed.kind == "urls":
@@ -209,16 +227,18 @@ def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(url, download=False)
+            if not info:
+                raise FetchError(f"{url}: yt-dlp listed nothing")
+            raw = info.get("entries") if info.get("_type") == "playlist" else [info]
+            # Inside the try: a lazy listing fetches further pages while iterated.
+            items = [item for item in itertools.islice(raw or [], limit) if item]
+    except FetchError:
+        raise
     except Exception as exc:  # DownloadError and whatever an extractor lets escape
         reason = log.errors[-1] if log.errors else f"{type(exc).__name__}: {exc}"
         raise FetchError(f"{url}: listing failed: {reason[:300]}") from exc
-    if not info:
-        raise FetchError(f"{url}: yt-dlp listed nothing")
-    raw = info.get("entries") if info.get("_type") == "playlist" else [info]
     entries = []
-    for item in itertools.islice(raw or [], limit):
-        if not item:
-            continue
+    for item in items:
         link = item.get("webpage_url") or item.get("url")
         if not isinstance(link, str):
             continue
@@ -227,7 +247,7 @@ def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
         # Generic ids are file basenames and collide (FIELD-NOTES): key those by URL.
         key = f"{extractor}:{video_id}" if extractor and video_id and extractor != "Generic" else link
         entries.append(Entry(key, link, _published_from_info(item), item.get("title")))
-    return entries
+    return entries[::-1]  # channels and playlists list the newest first
 
 
 def _published_from_info(info: dict[str, Any]) -> str | None:
@@ -284,7 +304,7 @@ def _list_feedparser(url: str, settings: Settings, etag: str | None,
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries"
         raise FetchError(f"{url}: not an RSS or Atom feed ({reason})")
     entries = [e for e in (_feed_entry(item) for item in parsed.entries) if e is not None]
-    return Listing(entries, etag=headers.get("etag"), last_modified=headers.get("last-modified"))
+    return Listing(entries[::-1], etag=headers.get("etag"), last_modified=headers.get("last-modified"))
 
 
 def _feed_entry(item: Any) -> Entry | None:
@@ -307,3 +327,53 @@ def _media_url(item: Any) -> str | None:
             return href
     link = item.get("link")
     return link if link and looks_like_media(link) else None
+
+
+# -- alerts ---------------------------------------------------------------------
+
+def _slack(text: object, limit: int = 200) -> str:
+    # Uploader-controlled text must not ping a channel (<!channel>) or forge links.
+    return clean(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def alert_body(feed: str, url: str, report: "Report", path: Path) -> dict[str, Any]:
+    matches = [{"video_id": m.video.id, "url": m.video.url or m.video.source,
+                "uploader": m.video.uploader, "upload_time": m.video.upload_time.value,
+                "score": round(m.score, 3), "relations": [r.kind for r in m.relations]}
+               for m in report.matches]
+    earliest = report.earliest_sighting.sighting if report.earliest_sighting else None
+    first = (f"; earliest: {_slack(earliest.uploader or 'unknown uploader', 80)} "
+             f"{_slack(earliest.url or earliest.source)} "
+             f"({_slack(earliest.upload_time.value or 'upload time unknown', 40)})" if earliest else "")
+    title = report.query.metadata.title
+    text = (f"Possible repost in feed {_slack(feed, 64)}: {_slack(url)}"
+            f"{' (' + _slack(title, 80) + ')' if title else ''} shares footage with "
+            f"{len(matches)} earlier video(s){first}. Report: {_slack(path, 300)}")
+    return {"text": text, "feed": feed,
+            "item": {"url": url, "title": title,
+                     "upload_time": report.query.metadata.upload_time.value},
+            "report": str(path), "matches": matches}
+
+
+def post_webhook(url: str, body: dict[str, Any]) -> bool:
+    """POST the alert; False (and a log line) when it could not be delivered."""
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    reason = "?"
+    for attempt in range(1, WEBHOOK_TRIES + 1):
+        request = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": USER_AGENT})
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+                response.read(65536)
+            return True
+        except urllib.error.HTTPError as exc:
+            reason = f"HTTP {exc.code} {exc.reason}"
+            if exc.code < 500 and exc.code not in (408, 429):
+                break  # the receiver refuses this request: asking again cannot help
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            reason = str(getattr(exc, "reason", exc))
+        if attempt < WEBHOOK_TRIES:
+            time.sleep(WEBHOOK_BACKOFF_S * 2 ** (attempt - 1))
+    log.warning("webhook %s failed (%s); the report is on disk at %s", clean(url),
+                clean(reason), body.get("report"))
+    return False

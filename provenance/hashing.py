@@ -8,6 +8,7 @@ most significant word first, which is what the index stores and searches.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Protocol
 
@@ -19,6 +20,7 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
+from .views import BOX_FRAMES, Box, content_box, query_views, render
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -133,15 +135,23 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HashedVideo:
-    """A fetched video with the hashes of its kept keyframes, ready to index or match."""
+    """A fetched video with the hashes of its kept keyframes, ready to index or match.
+
+    ``hashes`` are of the ``content`` view (what the index stores); ``views``
+    holds, for queries, the hashes of every view in ``views.query_views``.
+    """
 
     media: FetchedMedia
     info: MediaInfo
     scheme: str
     times: list[float]
     details: list[float]
-    hashes: np.ndarray
-    mirrored: np.ndarray  # hashes of the horizontally flipped frames, for queries
+    box: Box
+    views: dict[str, np.ndarray]
+
+    @property
+    def hashes(self) -> np.ndarray:
+        return self.views["content"]
 
     @property
     def duration_s(self) -> float:
@@ -150,17 +160,28 @@ class HashedVideo:
 
 def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> HashedVideo:
     info = probe(media.path)
-    frames = list(extract(media.path, settings))
-    if not frames:
+    frames = extract(media.path, settings)
+    # The first frames decide where the footage sits in the picture; the rest
+    # stream through so that a long video never sits in memory.
+    head = list(itertools.islice(frames, BOX_FRAMES))
+    if not head:
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
-    pixels = [f.pixels for f in frames]
-    return HashedVideo(
-        media=media,
-        info=info,
-        scheme=scheme_of(hasher),
-        times=[f.t for f in frames],
-        details=[round(f.detail, 2) for f in frames],
-        hashes=hasher.hash_many(pixels),
-        mirrored=hasher.hash_many([p[:, ::-1] for p in pixels]),
-    )
+    box = content_box([f.pixels for f in head])
+    views = query_views(box)
+    times, details = [], []
+    hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
+    for batch in _batches(itertools.chain(head, frames), 64):
+        times += [f.t for f in batch]
+        details += [round(f.detail, 2) for f in batch]
+        for view in views:
+            hashed[view.name].append(hasher.hash_many([render(f.pixels, view) for f in batch]))
+    return HashedVideo(media=media, info=info, scheme=scheme_of(hasher), times=times,
+                       details=details, box=box,
+                       views={name: np.concatenate(parts) for name, parts in hashed.items()})
+
+
+def _batches(items: Iterable, size: int) -> Iterable[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

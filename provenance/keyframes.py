@@ -6,7 +6,7 @@ the video stream, read from the frame's own presentation timestamp (so it is
 right on variable-frame-rate phone video). A frame is taken every
 ``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
 each cut, so index and query samples line up on content, not on the clock.
-Frames come through a pipe as raw 128x128 grey pixels; nothing is written to
+Frames come through a pipe as raw 256x256 grey pixels; nothing is written to
 disk. Each frame is the average of itself and the two before it. Frames whose detail score is under ``min_detail`` are dropped.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from .config import Settings
 from .errors import BadInputError, DecodeError
 
-FRAME_SIZE = 128
+FRAME_SIZE = 256
 TEMPORAL_MIX_FRAMES = 3
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
@@ -45,7 +45,7 @@ _PROTOCOLS = "file,pipe"
 @dataclass(frozen=True)
 class Keyframe:
     t: float  # seconds since the first decoded frame
-    pixels: np.ndarray  # FRAME_SIZE x FRAME_SIZE uint8 grey
+    pixels: np.ndarray  # FRAME_SIZE x FRAME_SIZE uint8 grey, the whole picture squashed
     detail: float  # 0-100, see detail_score
 
 

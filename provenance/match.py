@@ -18,18 +18,24 @@ import numpy as np
 
 from .hamming import HammingSearch
 from .index import FrameArrays
+from .views import View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
 FULL_SUPPORT_FRAMES = 4
 PLAIN_ALIGNMENT_MARGIN = 1.15
+# How far (reference seconds) a pair may sit from the alignment line: the
+# indexed side is sampled every 0.25 s, so the nearest sample is within
+# ~0.13 s, plus the 0.1 s each sample averages over.
+ALIGNMENT_TOLERANCE_S = 0.3
 
 
 @dataclass(frozen=True)
 class QueryFrames:
     times: np.ndarray  # seconds since the query's first frame
-    hashes: np.ndarray  # (n, words) uint64
-    mirrored: np.ndarray | None  # hashes of the horizontally flipped frames
+    # One (n, words) uint64 array per view of the frames; the first is the
+    # plain view, preferred when several explain a match about as well.
+    views: list[tuple[View, np.ndarray]]
     duration_s: float
 
 
@@ -73,41 +79,41 @@ class VideoMatch:
     mean_distance: float
     speed: float  # reference seconds per query second
     offset_s: float
-    mirrored: bool
+    view: View  # the view of the query frames that matched
     pairs: list[FramePair] = field(default_factory=list)
+
+    @property
+    def mirrored(self) -> bool:
+        return self.view.mirrored
 
 
 def find_matches(query: QueryFrames, frames: FrameArrays, search: HammingSearch,
                  durations: dict[int, float | None], params: MatchParams) -> list[VideoMatch]:
     if len(query.times) == 0 or len(search) == 0:
         return []
-    q_idx, r_idx, dist = search.range_search(query.hashes, params.radius)
-    mirror = np.zeros(len(q_idx), bool)
-    if query.mirrored is not None:
-        mq, mr, md = search.range_search(query.mirrored, params.radius)
-        q_idx, r_idx, dist = (np.concatenate(x) for x in ((q_idx, mq), (r_idx, mr), (dist, md)))
-        mirror = np.concatenate([mirror, np.ones(len(mq), bool)])
+    found = [search.range_search(hashes, params.radius) for _, hashes in query.views]
+    q_idx, r_idx, dist = (np.concatenate(parts) for parts in zip(*found))
+    view_of_pair = np.concatenate([np.full(len(f[0]), i) for i, f in enumerate(found)])
     video_of_pair = frames.video_ids[r_idx]
     matches = []
     for video_id in np.unique(video_of_pair):
         sel = video_of_pair == video_id
         found = _align_video(int(video_id), query, q_idx[sel], frames.times[r_idx[sel]],
-                             dist[sel], mirror[sel], durations.get(int(video_id)), params)
+                             dist[sel], view_of_pair[sel], durations.get(int(video_id)), params)
         if found is not None and found.score >= params.score_threshold:
             matches.append(found)
     return sorted(matches, key=lambda m: (-m.score, m.video_id))
 
 
 def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np.ndarray,
-                 dist: np.ndarray, mirror: np.ndarray, ref_duration: float | None,
+                 dist: np.ndarray, view_of_pair: np.ndarray, ref_duration: float | None,
                  params: MatchParams) -> VideoMatch | None:
-    # Sampling phases differ between two copies; speed estimates are coarse.
-    tolerance = max(0.5, params.query_interval_s)
+    tolerance = ALIGNMENT_TOLERANCE_S
     query_t = query.times[q_idx]
     weight = 1.0 - dist / (params.radius + 1)
     candidates = []
-    for mirrored in (False, True):
-        sel = np.flatnonzero(mirror == mirrored)
+    for view_index in range(len(query.views)):
+        sel = np.flatnonzero(view_of_pair == view_index)
         if np.unique(q_idx[sel]).size < min(params.min_frames, len(query.times)):
             continue
         qt, rt, qi, w = query_t[sel], ref_t[sel], q_idx[sel], weight[sel]
@@ -116,16 +122,18 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
             inliers = _inliers(qt, rt, dist[sel], qi, speed, offset, tolerance)
             speed, offset, inliers = _refine(qt, rt, dist[sel], qi, speed, offset, inliers,
                                              tolerance, fit_speed=speed != 1.0)
-            candidates.append((float(w[inliers].sum()), mirrored, speed, offset, sel[inliers]))
+            candidates.append((float(w[inliers].sum()), view_index, speed, offset, sel[inliers]))
     if not candidates:
         return None
-    # Static footage fits many alignments about as well: the plain one (same
-    # speed, not mirrored) stands unless another explains clearly more.
-    plain = candidates[0] if not candidates[0][1] else None
+    # Static footage fits many alignments about as well: the plain one (first
+    # view, same speed) stands unless another matches more query frames or
+    # matches them clearly closer.
+    plain = candidates[0] if candidates[0][1] == 0 else None
     best = max(candidates, key=lambda c: c[0])
-    if plain is not None and best[0] < plain[0] * PLAIN_ALIGNMENT_MARGIN:
+    if (plain is not None and len(best[4]) <= len(plain[4])
+            and best[0] < plain[0] * PLAIN_ALIGNMENT_MARGIN):
         best = plain
-    _, mirrored, speed, offset, chosen = best
+    _, view_index, speed, offset, chosen = best
     n = len(chosen)
     if n < min(params.min_frames, len(query.times)):
         return None
@@ -158,7 +166,7 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         mean_distance=round(float(d.mean()), 2),
         speed=round(float(speed), 4),
         offset_s=round(float(offset), 3),
-        mirrored=mirrored,
+        view=query.views[view_index][0],
         pairs=[FramePair(float(qt[i]), float(rt[i]), int(d[i])) for i in order],
     )
 

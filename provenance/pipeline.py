@@ -16,6 +16,7 @@ from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import Index
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
+from .views import query_views
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     frames = index.frame_arrays()
     durations = {v.id: v.duration_s for v in index.videos()}
     keep = thin_out(hashed.times, settings.query_interval_s)
-    query = QueryFrames(np.array(hashed.times)[keep], hashed.hashes[keep], hashed.mirrored[keep],
+    query = QueryFrames(np.array(hashed.times)[keep],
+                        [(view, hashed.views[view.name][keep]) for view in query_views(hashed.box)],
                         hashed.duration_s)
     params = MatchParams(radius=settings.radius_for(index.scheme.split("-")[0]),
                          score_threshold=settings.match_score_threshold,

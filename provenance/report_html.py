@@ -114,8 +114,8 @@ def _verdict(report: Report) -> str:
         '<section class="verdict known"><p class="headline">Known footage: '
         f"{len(report.matches)} indexed video{'s' if len(report.matches) > 1 else ''} "
         "share footage with this clip</p>",
-        f"<p>Best match: video #{best.video.id} <b>{_e(best.video.title or best.video.source, 120)}"
-        f"</b>, score {best.score:.2f}: query {_seg(best.query_segment)} is reference "
+        f"<p>Best match: video #{best.video.id} <strong>"
+        f"{_e(best.video.title or best.video.source, 120)}</strong>, score {best.score:.2f}: query {_seg(best.query_segment)} is reference "
         f"{_seg(best.reference_segment)}. {_tags(r.kind for r in best.relations)}</p>"]
     e = report.earliest_sighting
     if e is not None:
@@ -227,7 +227,7 @@ def _evidence(report: Report) -> str:
         ("yt-dlp info.json", f'<span class="path">{_e(ev.info_json_path)}</span>'
                              if ev.info_json_path else '<span class="muted">none (local file)'
                                                        "</span>"),
-        ("Content credentials", " · ".join(f"{_e(k)}: {_e(v)}" for k, v in cc.items())),
+        ("Content credentials", _credentials(cc)),
         ("Decision", f"hash {_e(d.hash_scheme)}, radius {d.radius_bits} bits, score threshold "
                      f"{d.score_threshold:.2f}, a keyframe every {d.sample_interval_s:g} s"),
         ("Index at check time", f"{report.index.get('videos', 0)} videos, "
@@ -243,6 +243,17 @@ def _evidence(report: Report) -> str:
             f"({len(ev.keyframes)})</summary><table class=list><thead><tr><th class=num>t (s)"
             f"</th><th class=num>Detail</th><th>Hash</th></tr></thead><tbody>{rows}</tbody>"
             "</table></details>")
+
+
+def _credentials(cc: dict) -> str:
+    reason = _e(cc.get("reason") or "", 200)
+    if not cc.get("checked"):
+        return f'<span class="muted">not checked ({reason})</span>'
+    if not cc.get("present"):
+        # Any re-encode drops a C2PA manifest, so its absence says nothing either way.
+        return f'none found <span class="muted">({reason}; absence is neutral)</span>'
+    return (f"present: validation {_e(cc.get('validation_state') or 'unknown')}, signer "
+            f"{_e(cc.get('signer') or 'unknown')}, made by {_e(cc.get('claim_generator') or '?')}")
 
 
 # --- thumbnails ------------------------------------------------------------------------
