@@ -10,12 +10,18 @@ DEMO   := .demo
 
 # ffmpeg/ffprobe from Debian when we may install packages; otherwise the
 # static ffmpeg inside the imageio-ffmpeg wheel is used (no ffprobe needed).
+# The Python dependencies go into .venv, so `make test` needs no root.
 system-deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian's ffmpeg"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
 	  else echo "no ffmpeg on PATH and no root: using the one shipped in imageio-ffmpeg"; fi; \
+	fi
+	@# Headless Chromium renders the HTML report in the tests.
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (for the HTML report tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 $(BIN)/provenance: pyproject.toml

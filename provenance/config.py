@@ -52,6 +52,7 @@ class Settings:
     # footage, and a 10-hour upload cannot stall the batch.
     max_duration_s: float = 1800.0
     max_download_bytes: int = 2 * 1024**3
+    max_download_seconds: float = 600.0
     socket_timeout_s: float = 20.0
     retries: int = 3
     max_height: int = 720
@@ -75,6 +76,7 @@ _ENV = {
     "sample_interval_s": "PROVENANCE_SAMPLE_INTERVAL",
     "max_duration_s": "PROVENANCE_MAX_DURATION",
     "max_download_bytes": "PROVENANCE_MAX_DOWNLOAD_BYTES",
+    "max_download_seconds": "PROVENANCE_MAX_DOWNLOAD_SECONDS",
     "socket_timeout_s": "PROVENANCE_SOCKET_TIMEOUT",
     "match_score_threshold": "PROVENANCE_MATCH_THRESHOLD",
     "match_radius": "PROVENANCE_MATCH_RADIUS",

@@ -78,7 +78,8 @@ class FeedResult:
             reasons = "; ".join(clean(f.error, 160) + (" (gave up)" if f.gave_up else "")
                                 for f in self.failed[:3])
             more = f"; {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
-            parts.append(f"{len(self.failed)} failed [{reasons}{more}]" if self.failed else "0 failed")
+            parts.append(f"{len(self.failed)} failed [{reasons}{more}]" if self.failed
+                         else "0 failed")
         if self.deferred:
             parts.append(f"{self.deferred} left for later runs (item cap)")
         if self.skipped:
@@ -280,7 +281,8 @@ class _Run:
             self._update(item, status=status, error=None, video_id=video_id,
                          report_path=str(path) if path else None)
             setattr(result, status, getattr(result, status) + 1)
-            log.info("%s: %s %s (video #%s)", item.feed.name, status, clean(item.url, 200), video_id)
+            log.info("%s: %s %s (video #%s)", item.feed.name, status, clean(item.url, 200),
+                     video_id)
             if report is not None and path is not None:
                 result.reports.append(str(path))
                 self._alert(item, report, path)

@@ -245,7 +245,8 @@ def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
         link = unsmuggle_url(link)[0]  # yt-dlp's RSS reader smuggles data into the URL
         extractor, video_id = item.get("ie_key") or item.get("extractor_key"), item.get("id")
         # Generic ids are file basenames and collide (FIELD-NOTES): key those by URL.
-        key = f"{extractor}:{video_id}" if extractor and video_id and extractor != "Generic" else link
+        generic = not (extractor and video_id) or extractor == "Generic"
+        key = link if generic else f"{extractor}:{video_id}"
         entries.append(Entry(key, link, _published_from_info(item), item.get("title")))
     return entries[::-1]  # channels and playlists list the newest first
 
@@ -304,7 +305,8 @@ def _list_feedparser(url: str, settings: Settings, etag: str | None,
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries"
         raise FetchError(f"{url}: not an RSS or Atom feed ({reason})")
     entries = [e for e in (_feed_entry(item) for item in parsed.entries) if e is not None]
-    return Listing(entries[::-1], etag=headers.get("etag"), last_modified=headers.get("last-modified"))
+    return Listing(entries[::-1], etag=headers.get("etag"),
+                   last_modified=headers.get("last-modified"))
 
 
 def _feed_entry(item: Any) -> Entry | None:
@@ -342,9 +344,10 @@ def alert_body(feed: str, url: str, report: "Report", path: Path) -> dict[str, A
                 "score": round(m.score, 3), "relations": [r.kind for r in m.relations]}
                for m in report.matches]
     earliest = report.earliest_sighting.sighting if report.earliest_sighting else None
-    first = (f"; earliest: {_slack(earliest.uploader or 'unknown uploader', 80)} "
-             f"{_slack(earliest.url or earliest.source)} "
-             f"({_slack(earliest.upload_time.value or 'upload time unknown', 40)})" if earliest else "")
+    first = "" if earliest is None else (
+        f"; earliest: {_slack(earliest.uploader or 'unknown uploader', 80)} "
+        f"{_slack(earliest.url or earliest.source)} "
+        f"({_slack(earliest.upload_time.value or 'upload time unknown', 40)})")
     title = report.query.metadata.title
     text = (f"Possible repost in feed {_slack(feed, 64)}: {_slack(url)}"
             f"{' (' + _slack(title, 80) + ')' if title else ''} shares footage with "

@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 import urllib.parse
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -181,11 +182,32 @@ class _Log:
         self.errors.append(_ANSI.sub("", msg).removeprefix("ERROR: ").strip())
 
 
+class _Abort(Exception):
+    """Raised from yt-dlp's progress hook to stop a download over our limits."""
+
+
+def _guard(settings: Settings):
+    # yt-dlp checks max_filesize only against a declared Content-Length; a
+    # chunked or lying server, or one that trickles, is stopped here.
+    deadline = time.monotonic() + settings.max_download_seconds
+
+    def hook(progress: dict[str, Any]) -> None:
+        if progress.get("status") != "downloading":
+            return
+        if (progress.get("downloaded_bytes") or 0) > settings.max_download_bytes:
+            raise _Abort(f"over the size cap of {settings.max_download_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise _Abort(f"took over {settings.max_download_seconds:.0f} s")
+
+    return hook
+
+
 def _download(url: str, folder: Path, settings: Settings) -> tuple[dict[str, Any], Path]:
     import yt_dlp
 
     log = _Log()
     options = {
+        "progress_hooks": [_guard(settings)],
         "outtmpl": str(folder / "media.%(ext)s"),
         # The smallest rendition that still hashes well: nearest to 480 lines.
         "format": "bv*[height>=360]/b[height>=360]/bv*/b",
@@ -209,6 +231,8 @@ def _download(url: str, folder: Path, settings: Settings) -> tuple[dict[str, Any
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(url, download=True)
+    except _Abort as exc:
+        raise FetchError(f"{url}: download stopped: {exc}") from exc
     except yt_dlp.utils.DownloadError as exc:
         reason = log.errors[-1] if log.errors else _ANSI.sub("", str(exc)).removeprefix("ERROR: ")
         raise FetchError(f"{url}: {reason[:300]}") from exc

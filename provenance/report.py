@@ -1,13 +1,15 @@
 """Report stage: one typed ``Report`` object, serialised by ``to_json`` alone and
-rendered for people by ``render_text``.
+rendered for people by ``render_text`` (and ``report_html.render_html``).
 
 The JSON form is versioned by ``schema_version`` and published as
-``provenance/schemas/report.schema.json``. Times are seconds as floats:
+``provenance/schemas/report.schema.json``; ``from_dict`` reads back only what
+``validate`` accepts (field by field in docs/report.md). Times are seconds as floats:
 segment times on a video's own timeline (since its first frame), instants as
 ISO 8601 UTC strings.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import importlib.resources
@@ -396,7 +398,7 @@ def _validator() -> Any:
 
 def load_schema() -> dict[str, Any]:
     """The published JSON Schema of the report (provenance/schemas/report.schema.json)."""
-    return _validator().schema
+    return copy.deepcopy(_validator().schema)
 
 
 def validate(report_dict: Any) -> None:
@@ -416,21 +418,39 @@ def from_dict(data: dict[str, Any]) -> Report:
     """Rebuild a Report from its JSON form (the inverse of to_json)."""
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, str) or version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        if isinstance(version, str):
+            shown = repr(clean(version, 40))
+        else:
+            shown = "missing" if version is None else f"a {type(version).__name__}, not a string"
         raise BadInputError(f"not a provenance report of schema {SCHEMA_VERSION} "
-                            f"(schema_version {clean(repr(version), 60)})")
+                            f"(schema_version {shown})")
     validate(data)
     try:
         return _build(Report, data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         raise BadInputError(f"malformed report: {clean(exc, 200)}") from exc
 
 
 def load_report(path: "Path") -> Report:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_not_a_number,
+                          parse_float=_finite)
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise BadInputError(f"{path}: not a readable JSON report ({clean(exc, 200)})") from exc
     return from_dict(data)
+
+
+def _not_a_number(name: str) -> float:
+    # Python's json reads NaN and Infinity, which JSON does not have; to_json would write
+    # them back as invalid JSON.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
 
 
 def _build(kind: Any, value: Any) -> Any:

@@ -61,7 +61,8 @@ def page(server, clips, slug: str, clip: str, author: str, when: str, title: str
 def rss(items: list[dict]) -> str:
     body = []
     for it in items:
-        when = email.utils.format_datetime(datetime.fromisoformat(it["when"].replace("Z", "+00:00")))
+        stamp = datetime.fromisoformat(it["when"].replace("Z", "+00:00"))
+        when = email.utils.format_datetime(stamp, usegmt=True)
         enclosure = (f'<enclosure url="{it["enclosure"]}" type="video/mp4" length="1"/>'
                      if it.get("enclosure") else "")
         body.append(f"<item><title>{it.get('title', 'item')}</title><link>{it['link']}</link>"
@@ -161,10 +162,11 @@ def test_rss_and_atom_feeds_report_only_the_repost(cli, env, http_server, clips,
     assert summary["totals"] == {"seen": 5, "new": 5, "indexed": 4, "matched": 1, "failed": 0,
                                  "skipped": 0, "deferred": 0}
     with sqlite3.connect(env["PROVENANCE_DB"]) as db:
-        times = dict(db.execute("SELECT source, upload_time_source FROM sightings"))
+        times = {row[0]: row[1:] for row in db.execute(
+            "SELECT source, upload_time, upload_time_source FROM sightings")}
     # A direct file's only other date is Last-Modified: the feed's pubDate wins.
-    assert times[tears] == "feed" and times[basketball] == "feed"
-    assert times[original] == "platform"
+    assert times[tears] == (WHEN[2], "feed") and times[basketball] == (WHEN[4], "feed")
+    assert times[original] == (WHEN[0], "platform")
 
     # Second run: one new entry; the unchanged Atom feed answers 304.
     flower = publish(s, clips, "flower")
@@ -204,7 +206,8 @@ def test_broken_entries_fail_retry_and_give_up(cli, env, http_server, clips, tmp
     state = items(env)
     assert state[good][0] == "indexed"
     assert state[missing][:2] == ("failed", 1) and "404" in state[missing][2]
-    assert state[text][:2] == ("failed", 1) and state[text][2].startswith("DecodeError")
+    assert state[text][:2] == ("failed", 1)
+    assert state[text][2].startswith(("DecodeError", "BadInputError")), state[text][2]
 
     # Later runs retry the failures only; the 404 gets fixed in between.
     second = in_process(cfg, reports_dir=tmp_path / "out")
@@ -221,13 +224,14 @@ def test_broken_entries_fail_retry_and_give_up(cli, env, http_server, clips, tmp
     assert fourth.total("failed") == 0 and items(env)[text][1] == 3
 
 
-class _SlowFeed(http.server.BaseHTTPRequestHandler):
-    """Answers after a pause, so the first watch is sure to hold the lock a while."""
+class _HeldFeed(http.server.BaseHTTPRequestHandler):
+    """Answers only once `release` is set: whoever lists the feed holds the lock until then."""
 
     body = b""
+    release = threading.Event()
 
     def do_GET(self) -> None:
-        time.sleep(2.0)
+        self.release.wait(120)
         self.send_response(200)
         self.send_header("Content-Type", "application/rss+xml")
         self.send_header("Content-Length", str(len(self.body)))
@@ -241,31 +245,38 @@ class _SlowFeed(http.server.BaseHTTPRequestHandler):
 def test_two_concurrent_runs_one_works_the_other_exits_7(env, http_server, clips, tmp_path):
     s = http_server
     links = [publish(s, clips, name) for name in ("tears", "friday")]
-    _SlowFeed.body = rss([{"link": link, "guid": link, "when": WHEN[i]}
+    _HeldFeed.body = rss([{"link": link, "guid": link, "when": WHEN[i]}
                           for i, link in enumerate(links)]).encode()
-    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowFeed)
-    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    _HeldFeed.release.clear()
+    held = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeldFeed)
+    threading.Thread(target=held.serve_forever, daemon=True).start()
     try:
-        cfg = config(tmp_path, [{"name": "slow", "kind": "rss",
-                                 "url": f"http://127.0.0.1:{slow.server_address[1]}/feed"}],
+        cfg = config(tmp_path, [{"name": "held", "kind": "rss",
+                                 "url": f"http://127.0.0.1:{held.server_address[1]}/feed"}],
                      reports_dir=tmp_path / "out")
         command = [sys.executable, "-m", "provenance", "--config", str(cfg), "watch"]
         runs = [subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
                 for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while all(run.poll() is None for run in runs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _HeldFeed.release.set()  # one run has given up: let the other one finish
         outputs = [run.communicate(timeout=120) for run in runs]
     finally:
-        slow.shutdown()
-        slow.server_close()
+        _HeldFeed.release.set()
+        held.shutdown()
+        held.server_close()
     codes = sorted(run.returncode for run in runs)
     assert codes == [0, 7], outputs
     winner = next(i for i, run in enumerate(runs) if run.returncode == 0)
     loser_err = outputs[1 - winner][1]
-    found = re.search(r"another provenance watch is running \(pid (\d+|\?) since (\S+)\)", loser_err)
+    found = re.search(r"another provenance watch is running \(pid (\d+|\?) since (\S+)\)",
+                      loser_err)
     assert found, loser_err
     assert found.group(1) in (str(runs[winner].pid), "?")
     assert outputs[1 - winner][0] == ""
-    assert "slow: 2 seen, 2 new, 2 indexed" in outputs[winner][0]
+    assert "held: 2 seen, 2 new, 2 indexed" in outputs[winner][0]
     assert {v[:2] for v in items(env).values()} == {("indexed", 1)}
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 1
 
@@ -393,7 +404,8 @@ def test_dry_run_since_and_max_items(cli, env, http_server, clips, tmp_path):
      "feed 'a': max_items must be a whole number >= 1"),
     ('[[feed]]\nname = "a/../b"\nkind = "rss"\nurl = "http://x/"\n', "feed 'a/../b': name must"),
     ('[[feed]]\nname = "a"\nkind = "rss"\nurl = "http://x/"\n'
-     '[[feed]]\nname = "a"\nkind = "atom"\nurl = "http://y/"\n', "feed 'a': the name is used twice"),
+     '[[feed]]\nname = "a"\nkind = "atom"\nurl = "http://y/"\n',
+     "feed 'a': the name is used twice"),
     ('[[feed]]\nname = "a"\nkind = "rss"\nurl = "http://x/"\nwebhok = "http://h/"\n',
      "feed 'a': unknown key 'webhok'"),
     ('[[feeds]]\nname = "a"\n', "unknown key 'feeds'"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, video_page
+from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli, video_page
 from provenance import fetch, match, report
 from provenance.errors import BadInputError
 
@@ -21,11 +21,34 @@ HOSTILE_TITLE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 HOSTILE_AUTHOR = '"><b>x</b>'
 
 
-# --- helpers shared with test_report_html.py ----------------------------------------
+# --- fixtures and helpers shared with test_report_html.py ---------------------------
 
-def index_samples(cli, *extra: Path) -> None:
-    done = cli("add", *(str(SAMPLES / name) for name in INDEXED_SAMPLES), *map(str, extra))
+@pytest.fixture(scope="session")
+def samples_index(tmp_path_factory) -> Path:
+    """The four indexed samples, indexed once by the real CLI (indexing is the slow part)."""
+    root = tmp_path_factory.mktemp("samples-index")
+    env = {"PROVENANCE_DB": str(root / "index.db"), "XDG_CACHE_HOME": str(root / "cache"),
+           "XDG_CONFIG_HOME": str(root / "config"), "XDG_DATA_HOME": str(root / "data")}
+    done = run_cli("add", *(str(SAMPLES / name) for name in INDEXED_SAMPLES), env=env)
     assert done.returncode == 0, done.stderr
+    return root / "index.db"
+
+
+def copy_index(template: Path, db: Path) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for part in template.parent.glob(template.name + "*"):  # with -wal and -shm if any
+        shutil.copy(part, db.parent / (db.name + part.name[len(template.name):]))
+
+
+@pytest.fixture
+def indexed(env, samples_index) -> None:
+    """This test's index starts as a copy of the indexed samples."""
+    copy_index(samples_index, Path(env["PROVENANCE_DB"]))
+
+
+def add(cli, *sources: Path | str) -> None:
+    done = cli("add", *map(str, sources))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def check_json(cli, source: Path | str, out: Path) -> dict:
@@ -47,8 +70,7 @@ def add_hostile_page(cli, server, clip: Path) -> str:
                    upload_date="2024-03-01T10:00:00Z", content_url=server.url("clip.mp4")),
         encoding="utf-8")
     url = server.url("post.html")
-    done = cli("add", url)
-    assert done.returncode == 0, done.stdout + done.stderr
+    add(cli, url)
     return url
 
 
@@ -112,8 +134,7 @@ def test_schema_objects_list_exactly_the_dataclass_fields():
 
 # --- reports from the CLI -----------------------------------------------------------
 
-def test_zero_matches(cli, tmp_path):
-    index_samples(cli)
+def test_zero_matches(cli, indexed, tmp_path):
     data = check_json(cli, SAMPLES / "unrelated.mp4", tmp_path / "r.json")
     assert data["matches"] == [] and data["timeline"] == []
     assert data["earliest_sighting"] is None
@@ -122,8 +143,7 @@ def test_zero_matches(cli, tmp_path):
     assert "No indexed video shares footage with this clip." in text
 
 
-def test_one_match_repost(cli, tmp_path):
-    index_samples(cli)
+def test_one_match_repost(cli, indexed, tmp_path):
     out = tmp_path / "r.json"
     data = check_json(cli, SAMPLES / "repost-big-buck-bunny.mp4", out)
     (m,) = data["matches"]
@@ -141,8 +161,7 @@ def test_one_match_repost(cli, tmp_path):
     assert len(data["evidence"]["keyframes"]) == data["query"]["keyframe_count"]
 
 
-def test_report_json_round_trips_byte_identically(cli, tmp_path):
-    index_samples(cli)
+def test_report_json_round_trips_byte_identically(cli, indexed, tmp_path):
     out = tmp_path / "r.json"
     check_json(cli, SAMPLES / "repost-big-buck-bunny.mp4", out)
     original = out.read_bytes()
@@ -155,11 +174,11 @@ def test_report_json_round_trips_byte_identically(cli, tmp_path):
     assert report.to_json(report.load_report(out)).encode("utf-8") == original
 
 
-def test_several_matches(cli, tmp_path):
+def test_several_matches(cli, indexed, tmp_path):
     bbb = SAMPLES / "big-buck-bunny.mp4"
     early = ffmpeg_cut(bbb, tmp_path / "bbb-early.mp4", start=0.0, duration=6.5)
     late = ffmpeg_cut(bbb, tmp_path / "bbb-late.mp4", start=1.5, duration=8.5)
-    index_samples(cli, early, late)
+    add(cli, early, late)
     data = check_json(cli, SAMPLES / "repost-big-buck-bunny.mp4", tmp_path / "r.json")
     sources = {Path(m["video"]["source"]).name for m in data["matches"]}
     assert {"big-buck-bunny.mp4", "bbb-early.mp4", "bbb-late.mp4"} <= sources
@@ -175,8 +194,7 @@ def test_several_matches(cli, tmp_path):
     assert abs(ra - 0.5) <= 0.75 and abs(rb - 4.5) <= 0.75
 
 
-def test_mirrored_copy(cli, tmp_path):
-    index_samples(cli)
+def test_mirrored_copy(cli, indexed, tmp_path):
     query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "flipped.mp4", vf="hflip")
     data = check_json(cli, query, tmp_path / "r.json")
     best = data["matches"][0]
@@ -185,8 +203,7 @@ def test_mirrored_copy(cli, tmp_path):
     assert "mirrored" in data["timeline"][0]["relation"]
 
 
-def test_trimmed_copy(cli, tmp_path):
-    index_samples(cli)
+def test_trimmed_copy(cli, indexed, tmp_path):
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "trim.mp4", start=3.0,
                        duration=4.0)
     data = check_json(cli, query, tmp_path / "r.json")
@@ -210,8 +227,7 @@ def test_hostile_metadata_is_kept_verbatim_in_json(cli, tmp_path, http_server):
     assert data["earliest_sighting"]["basis"] == "upload_time"
 
 
-def test_text_view_strips_control_characters(cli, tmp_path):
-    index_samples(cli)
+def test_text_view_strips_control_characters(cli, indexed, tmp_path):
     data = check_json(cli, SAMPLES / "repost-big-buck-bunny.mp4", tmp_path / "r.json")
     edit_sightings(data, title="evil\x1b[2J\u202etitle", uploader="bell\x07\nnewline",
                    url="https://example.invalid/\x1b]8;;x\x07")
@@ -223,8 +239,8 @@ def test_text_view_strips_control_characters(cli, tmp_path):
 
 # --- rejecting what is not a report -------------------------------------------------
 
-def _valid_report(cli, tmp_path) -> dict:
-    index_samples(cli)
+@pytest.fixture
+def valid_report(cli, indexed, tmp_path) -> dict:
     return check_json(cli, SAMPLES / "repost-big-buck-bunny.mp4", tmp_path / "r.json")
 
 
@@ -240,14 +256,16 @@ def _broken_variants(data: dict) -> dict[str, object]:
     bad_precision = json.loads(json.dumps(data))
     bad_precision["query"]["metadata"]["upload_time"] = {"value": "2024-01-01",
                                                          "precision": "minute", "source": "feed"}
+    huge = json.loads(json.dumps(data))
+    huge["query"]["duration_s"] = 10**400  # valid JSON, no float can hold it
     future = dict(data, schema_version="2.0")
     return {"missing": missing, "bad_kind": bad_kind, "extra": extra, "wrong_type": wrong_type,
-            "bad_precision": bad_precision, "future": future, "foreign": {"name": "not a report"},
+            "bad_precision": bad_precision, "huge": huge, "future": future, "foreign": {"name": "not a report"},
             "list": [1, 2, 3], "number_version": {"schema_version": 1.0}}
 
 
-def test_validate_names_the_offending_field(cli, tmp_path):
-    data = _valid_report(cli, tmp_path)
+def test_validate_names_the_offending_field(valid_report):
+    data = valid_report
     report.validate(data)
     broken = _broken_variants(data)
     with pytest.raises(BadInputError, match=r"matches\[0\]\.relations\[0\]\.kind"):
@@ -258,16 +276,18 @@ def test_validate_names_the_offending_field(cli, tmp_path):
         report.from_dict(broken["extra"])
 
 
-def test_report_command_rejects_malformed_and_foreign_json(cli, tmp_path):
-    data = _valid_report(cli, tmp_path)
-    files = {name: json.dumps(value).encode() for name, value in _broken_variants(data).items()}
-    files |= {"not_json": b"{oops", "empty": b"", "binary": b"\xff\xfe\x00\x01garbage"}
-    for name, content in files.items():
+def test_report_command_rejects_malformed_and_foreign_json(cli, valid_report, tmp_path):
+    files = {name: json.dumps(v).encode() for name, v in _broken_variants(valid_report).items()}
+    files |= {"not_json": b"{oops", "empty": b"", "binary": b"\xff\xfe\x00\x01garbage",
+              "nan": json.dumps(dict(valid_report, score=float("nan"))).encode(),
+              "deep": b"[" * 100_000 + b"]" * 100_000}
+    formats = ["text", "json", "html"]
+    for i, (name, content) in enumerate(files.items()):
         path = tmp_path / f"{name}.json"
         path.write_bytes(content)
-        for fmt in ("text", "json", "html"):
-            done = cli("report", str(path), "--format", fmt, "--output", str(tmp_path / "o"))
-            assert done.returncode == 3, (name, fmt, done.stderr)
-            lines = done.stderr.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("provenance: error:"), (name, lines)
-            assert "Traceback" not in done.stderr
+        out = tmp_path / f"{name}.out"
+        done = cli("report", str(path), "--format", formats[i % 3], "--output", str(out))
+        assert done.returncode == 3, (name, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("provenance: error:"), (name, lines)
+        assert "Traceback" not in done.stderr and not out.exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html.parser
 import io
 import json
@@ -13,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES
-from provenance import report_html
-from test_report import (HOSTILE_AUTHOR, HOSTILE_TITLE, add_hostile_page, check_json,
-                         edit_sightings, index_samples)
+from conftest import SAMPLES, LocalServer, run_cli
+from provenance import report, report_html
+from test_report import (HOSTILE_AUTHOR, HOSTILE_TITLE, add, add_hostile_page,  # noqa: F401
+                         check_json, copy_index, edit_sightings, indexed, samples_index)
 
 REPOST = SAMPLES / "repost-big-buck-bunny.mp4"
 
@@ -62,15 +63,25 @@ def assert_self_contained(page: Page) -> None:
         assert not any(k.startswith("on") for k in attrs), attrs
 
 
-@pytest.fixture
-def hostile(cli, tmp_path, http_server) -> Path:
-    """A report whose earliest sighting has script in its title and markup in its uploader."""
-    add_hostile_page(cli, http_server, SAMPLES / "big-buck-bunny.mp4")
-    index_samples(cli)
-    check_json(cli, REPOST, tmp_path / "r.json")
-    done = cli("check", str(REPOST), "--format", "html", "--output", str(tmp_path / "r.html"))
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, samples_index) -> Path:
+    """A report whose earliest sighting has script in its title and markup in its uploader,
+    rendered by `check --format html` (made once: three tests read it)."""
+    root = tmp_path_factory.mktemp("hostile")
+    env = {"PROVENANCE_DB": str(root / "index.db"), "XDG_CACHE_HOME": str(root / "cache"),
+           "XDG_CONFIG_HOME": str(root / "config"), "XDG_DATA_HOME": str(root / "data")}
+    copy_index(samples_index, root / "index.db")
+    cli = functools.partial(run_cli, env=env)
+    (root / "www").mkdir()
+    server = LocalServer(root / "www")
+    try:
+        add_hostile_page(cli, server, SAMPLES / "big-buck-bunny.mp4")
+    finally:
+        server.close()
+    check_json(cli, REPOST, root / "r.json")
+    done = cli("check", str(REPOST), "--format", "html", "--output", str(root / "r.html"))
     assert done.returncode == 0, done.stderr
-    return tmp_path / "r.html"
+    return root / "r.html"
 
 
 def test_hostile_metadata_is_escaped(hostile):
@@ -83,8 +94,7 @@ def test_hostile_metadata_is_escaped(hostile):
     assert page.all("a")  # the page URL is a real link
 
 
-def test_sections_and_thumbnails(cli, tmp_path):
-    index_samples(cli)
+def test_sections_and_thumbnails(cli, indexed, tmp_path):
     data = check_json(cli, REPOST, tmp_path / "r.json")
     text = render(cli, tmp_path / "r.json", tmp_path / "r.html")
     page = Page(text)
@@ -103,8 +113,7 @@ def test_sections_and_thumbnails(cli, tmp_path):
             assert im.format == "JPEG" and im.width == report_html.THUMB_WIDTH
 
 
-def test_zero_matches_page(cli, tmp_path):
-    index_samples(cli)
+def test_zero_matches_page(cli, indexed, tmp_path):
     check_json(cli, SAMPLES / "unrelated.mp4", tmp_path / "r.json")
     page = Page(render(cli, tmp_path / "r.json", tmp_path / "r.html"))
     assert_self_contained(page)
@@ -115,7 +124,7 @@ def test_zero_matches_page(cli, tmp_path):
 def test_missing_media_shows_placeholders(cli, tmp_path):
     copy = tmp_path / "bbb-copy.mp4"
     shutil.copy(SAMPLES / "big-buck-bunny.mp4", copy)
-    assert cli("add", str(copy)).returncode == 0
+    add(cli, copy)
     data = check_json(cli, REPOST, tmp_path / "r.json")
     copy.unlink()
     page = Page(render(cli, tmp_path / "r.json", tmp_path / "r.html"))
@@ -124,14 +133,21 @@ def test_missing_media_shows_placeholders(cli, tmp_path):
     assert len(page.all("img")) == shown + 1  # the query's own frames are still there
 
 
-def test_only_http_urls_become_links(cli, tmp_path):
-    index_samples(cli)
+def test_only_http_urls_become_links(cli, indexed, tmp_path):
     data = check_json(cli, REPOST, tmp_path / "r.json")
     edit_sightings(data, url="javascript:alert(3)", title="<i>t</i>")
     (tmp_path / "evil.json").write_text(json.dumps(data), encoding="utf-8")
     text = render(cli, tmp_path / "evil.json", tmp_path / "evil.html")
     assert "javascript:" not in "".join(str(a.get("href")) for a in Page(text).all("a"))
     assert "javascript:alert(3)" in Page(text).joined and "<i>t</i>" not in text
+    for url in ("data:text/html,<b>x</b>", "JaVaScRiPt:alert(1)", " https://x.example/",
+                "https://x.example/\u202egpj.exe", "file:///etc/passwd", "//x.example/"):
+        edit_sightings(data, url=url)
+        page = Page(report_html.render_html(report.from_dict(data), thumbnails=False))
+        assert not page.all("a"), url
+    edit_sightings(data, url="https://x.example/post?a=1&b=\"2\"")
+    page = Page(report_html.render_html(report.from_dict(data), thumbnails=False))
+    assert {a["href"] for a in page.all("a")} == {'https://x.example/post?a=1&b="2"'}
 
 
 def test_strip_spreads_pairs_evenly():

@@ -1,0 +1,108 @@
+"""Concurrency (issue 6): four `provenance add` processes, each with its own videos, and
+two `provenance check` processes share one index at the same moment. Every process
+exits 0, none says "database is locked", and every video is there at the end.
+
+Run twice: on an index that already exists, and on one that does not (all six race
+to create it and run the migrations).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+WRITERS = 4
+CHECKERS = 2
+CLIPS_PER_WRITER = 3
+
+
+def _ffmpeg(*args: str | Path) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True,
+                   capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, list[Path]]:
+    folder = tmp_path_factory.mktemp("concurrency-clips")
+    base = folder / "base.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=128x96:r=15:d=2", "-c:v", "libx264", "-preset",
+            "ultrafast", "-pix_fmt", "yuv420p", base)
+    seed = folder / "seed.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=128x96:r=15:d=2", "-c:v", "libx264", "-preset",
+            "ultrafast", "-pix_fmt", "yuv420p", seed)
+    writers = []
+    for w in range(WRITERS):
+        own = []
+        for c in range(CLIPS_PER_WRITER):
+            target = folder / f"w{w}-c{c}.mp4"
+            # distinct files (distinct videos), same footage: checks find them all
+            _ffmpeg("-i", base, "-c", "copy", "-metadata", f"comment=writer {w} clip {c}", target)
+            own.append(target)
+        writers.append(own)
+    return {"writers": writers, "query": [base], "seed": [seed]}
+
+
+def _start(args: list[str], db: Path, gate: threading.Event) -> dict:
+    record: dict = {"args": args}
+
+    def go() -> None:
+        gate.wait()
+        done = subprocess.run([sys.executable, "-m", "provenance", "--db", str(db), *args],
+                              capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        record.update(code=done.returncode, out=done.stdout, err=done.stderr)
+
+    record["thread"] = threading.Thread(target=go)
+    record["thread"].start()
+    return record
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["existing-index", "new-index"])
+def test_four_writers_and_two_checkers_at_once(clips, tmp_path, fresh):
+    db = tmp_path / "data" / "index.db"
+    if not fresh:
+        seeded = subprocess.run([sys.executable, "-m", "provenance", "--db", str(db), "add",
+                                 str(clips["seed"][0])], capture_output=True, text=True,
+                                timeout=120)
+        assert seeded.returncode == 0, seeded.stderr
+    gate = threading.Event()
+    runs = [_start(["add", *map(str, own)], db, gate) for own in clips["writers"]]
+    runs += [_start(["check", str(clips["query"][0]), "--format", "json"], db, gate)
+             for _ in range(CHECKERS)]
+    started = time.monotonic()
+    gate.set()  # all six start together
+    for run in runs:
+        run["thread"].join(timeout=320)
+    elapsed = time.monotonic() - started
+    for run in runs:
+        output = run.get("out", "") + run.get("err", "")
+        assert run.get("code") == 0, (run["args"], output)
+        assert "locked" not in output.lower() and "busy" not in output.lower(), output
+        assert "Traceback" not in output
+    for run, own in zip(runs, clips["writers"]):
+        lines = run["out"].splitlines()
+        assert [line.split(" (video")[0] for line in lines] == [f"added {p}" for p in own]
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        sources = {r[0] for r in conn.execute("SELECT source FROM sightings")}
+        expected = {str(p) for own in clips["writers"] for p in own}
+        assert expected <= sources, expected - sources
+        videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]
+        assert videos == WRITERS * CLIPS_PER_WRITER + (0 if fresh else 1)
+        bad = conn.execute("SELECT count(*) FROM videos v WHERE keyframe_count !="
+                           " (SELECT count(*) FROM frames f WHERE f.video_id = v.id)").fetchone()[0]
+        assert bad == 0
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+        assert conn.execute("SELECT count(*) FROM meta WHERE key = 'hash_scheme'").fetchone()[0] == 1
+    finally:
+        conn.close()
+    print(f"\nconcurrency ({'new' if fresh else 'existing'} index): {WRITERS} writers x "
+          f"{CLIPS_PER_WRITER} clips + {CHECKERS} checkers in {elapsed:.1f} s, "
+          f"{videos} videos at the end")
