@@ -299,7 +299,8 @@ class _Run:
     def _process(self, item: QueuedItem) -> tuple[str, int, Report | None, Path | None]:
         if not is_http_url(item.url):  # a feed must not make us read local files
             raise BadInputError(f"{item.url}: not an http(s) URL")
-        media = with_feed_time(fetch(item.url, self.settings), item)
+        # A retry downloads afresh: the cached copy may be the broken one.
+        media = with_feed_time(fetch(item.url, self.settings, refresh=item.attempts > 0), item)
         known = self.index.video_id_for(media.sha256)
         if known is not None and self._seen_at(known, media.metadata.source):
             # Indexed from this very URL already (a run killed mid-item, another

@@ -99,9 +99,10 @@ def is_url(source: str) -> bool:
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source))
 
 
-def fetch(source: str, settings: Settings) -> FetchedMedia:
+def fetch(source: str, settings: Settings, *, refresh: bool = False) -> FetchedMedia:
+    """``refresh`` downloads a URL again even if cached (a retry after a bad copy)."""
     if is_url(source):
-        return _fetch_url(source, settings)
+        return _fetch_url(source, settings, refresh)
     return _fetch_file(source)
 
 
@@ -123,14 +124,14 @@ def _fetch_file(source: str) -> FetchedMedia:
     return FetchedMedia(path, digest, size, meta)
 
 
-def _fetch_url(url: str, settings: Settings) -> FetchedMedia:
+def _fetch_url(url: str, settings: Settings, refresh: bool = False) -> FetchedMedia:
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme == "file":
         raise BadInputError(f"{url}: file:// URLs are not fetched; pass the local path instead")
     if scheme not in ("http", "https"):
         raise BadInputError(f"{url}: unsupported URL scheme {scheme!r} (http and https only)")
     entry = settings.cache_dir / "media" / hashlib.sha256(url.encode()).hexdigest()[:32]
-    cached = _read_cache_entry(entry)
+    cached = None if refresh else _read_cache_entry(entry)
     if cached is not None:
         return cached
     entry.parent.mkdir(parents=True, exist_ok=True)

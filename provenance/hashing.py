@@ -20,7 +20,7 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
-from .views import BOX_FRAMES, Box, content_box, query_views, render
+from .views import BOX_FRAMES, Box, content_box, query_views, region_proposals, render
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -147,6 +147,7 @@ class HashedVideo:
     times: list[float]
     details: list[float]
     box: Box
+    regions: list[Box]
     views: dict[str, np.ndarray]
 
     @property
@@ -168,7 +169,8 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> Has
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
     box = content_box([f.pixels for f in head])
-    views = query_views(box)
+    regions = region_proposals([f.pixels for f in head])
+    views = query_views(box, regions)
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     for batch in _batches(itertools.chain(head, frames), 64):
@@ -177,7 +179,7 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> Has
         for view in views:
             hashed[view.name].append(hasher.hash_many([render(f.pixels, view) for f in batch]))
     return HashedVideo(media=media, info=info, scheme=scheme_of(hasher), times=times,
-                       details=details, box=box,
+                       details=details, box=box, regions=regions,
                        views={name: np.concatenate(parts) for name, parts in hashed.items()})
 
 

@@ -305,6 +305,10 @@ class Index:
                                            sightings=[_sighting(s) for s in sightings]))
         return records
 
+    def durations(self) -> dict[int, float | None]:
+        with _translated(self.path):
+            return dict(self.db.execute("SELECT id, duration_s FROM videos").fetchall())
+
     def frames_of(self, video_id: int) -> FrameArrays:
         return self._frames("WHERE video_id = ?", (video_id,))
 

@@ -51,10 +51,10 @@ def add_fetched(media: FetchedMedia, index: Index, settings: Settings,
 
 def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[VideoMatch]:
     frames = index.frame_arrays()
-    durations = {v.id: v.duration_s for v in index.videos()}
+    durations = index.durations()
     keep = thin_out(hashed.times, settings.query_interval_s)
     query = QueryFrames(np.array(hashed.times)[keep],
-                        [(view, hashed.views[view.name][keep]) for view in query_views(hashed.box)],
+                        [(view, hashed.views[view.name][keep]) for view in query_views(hashed.box, hashed.regions)],
                         hashed.duration_s)
     params = MatchParams(radius=settings.radius_for(index.scheme.split("-")[0]),
                          score_threshold=settings.match_score_threshold,

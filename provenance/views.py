@@ -98,8 +98,130 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
     return start_f, end_f
 
 
-def query_views(box: Box) -> list[View]:
+def query_views(box: Box, regions: list[Box] = ()) -> list[View]:
+    """What a query tries, plain first: the footage, the whole picture, their
+    mirror images, and any inset or split-screen part."""
     views = [View("content", box, False), View("content-mirrored", box, True)]
     if not box.is_full:
         views += [View("full", FULL, False), View("full-mirrored", FULL, True)]
+    views += [View(f"region-{i + 1}", region, False) for i, region in enumerate(regions)]
     return views
+
+
+# Picture-in-picture, split screens and footage shown small on other footage
+# put two unrelated pictures side by side. Along the seam, neighbouring pixels
+# stop changing together over time, however alike they look: a straight,
+# axis-aligned line of temporal decorrelation. Rectangles closed by such lines
+# (or by the picture's own border) are proposed as query views.
+SEAM_DECORRELATION = 0.6  # 1 - correlation of neighbouring pixels over time
+STATIC_STD = 2.0  # grey levels: pixels that never change say nothing
+MIN_LINE = 0.15  # of the frame's side
+MAX_LINES = 12
+MIN_SIDE_SUPPORT = 0.4  # every side: seams break where both pictures move alike
+MIN_MEAN_SUPPORT = 0.6
+MAX_PROPOSALS = 3
+
+
+def region_proposals(frames: list[np.ndarray]) -> list[Box]:
+    if len(frames) < 6:
+        return []
+    seams_h, seams_v = _seams(np.stack(frames[:BOX_FRAMES]).astype(np.float32))
+    h, w = seams_h.shape
+    rows = sorted(set(_lines(seams_h) + [0, h - 1]))
+    cols = sorted(set(_lines(seams_v.T) + [0, w - 1]))
+    found = []
+    for i, top in enumerate(rows):
+        for bottom in rows[i + 1:]:
+            for j, left in enumerate(cols):
+                for right in cols[j + 1:]:
+                    box = _closed_box(seams_h, seams_v, top, bottom, left, right)
+                    if box is not None:
+                        found.append(box)
+    found.sort(key=lambda item: -item[0])
+    chosen: list[Box] = []
+    for _, box in found:
+        if all(_overlap(box, other) < 0.8 for other in chosen):
+            chosen.append(box)
+        if len(chosen) == MAX_PROPOSALS:
+            break
+    return chosen
+
+
+def _seams(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of pixels where the picture below (first) or to the right (second)
+    changes independently over time."""
+    centred = stack - stack.mean(axis=0)
+    spread = centred.std(axis=0)
+    live = spread > STATIC_STD
+    z = centred / np.maximum(spread, 1e-3)
+    below = np.zeros(live.shape, bool)
+    right = np.zeros(live.shape, bool)
+    corr_v = (z[:, 1:, :] * z[:, :-1, :]).mean(axis=0)
+    corr_h = (z[:, :, 1:] * z[:, :, :-1]).mean(axis=0)
+    below[:-1] = (1 - corr_v > SEAM_DECORRELATION) & live[1:] & live[:-1]
+    right[:, :-1] = (1 - corr_h > SEAM_DECORRELATION) & live[:, 1:] & live[:, :-1]
+    return below, right
+
+
+def _lines(strong: np.ndarray) -> list[int]:
+    """Rows holding a long straight run of seam pixels, longest first."""
+    h, w = strong.shape
+    # A seam wanders by a row and breaks where both pictures happen to change
+    # together: merge neighbouring rows and close short gaps.
+    band = strong | np.roll(strong, 1, axis=0)
+    closed = cv2.morphologyEx(band.astype(np.uint8), cv2.MORPH_CLOSE,
+                              np.ones((1, 9), np.uint8)).astype(bool)
+    runs = []
+    for row in range(2, h - 2):
+        longest = _longest_run(closed[row])
+        if longest >= MIN_LINE * w:
+            runs.append((longest, row))
+    runs.sort(reverse=True)
+    picked: list[int] = []
+    for _, row in runs:
+        if all(abs(row - other) > 2 for other in picked):
+            picked.append(row)
+        if len(picked) == MAX_LINES:
+            break
+    return picked
+
+
+def _longest_run(line: np.ndarray) -> int:
+    padded = np.concatenate([[False], line, [False]]).astype(np.int8)
+    changes = np.flatnonzero(np.diff(padded))
+    return int((changes[1::2] - changes[::2]).max()) if len(changes) else 0
+
+
+def _side_support(strong: np.ndarray, at: int, start: int, end: int) -> float:
+    if at <= 0 or at >= strong.shape[0] - 1:
+        return 1.0  # the picture's own border closes the box
+    band = strong[max(at - 1, 0):at + 2, start:end + 1].any(axis=0)
+    band = cv2.morphologyEx(band.astype(np.uint8)[None, :], cv2.MORPH_CLOSE,
+                            np.ones((1, 9), np.uint8))[0]
+    return float(band.mean()) if band.size else 0.0
+
+
+def _closed_box(strong_h, strong_v, top, bottom, left, right) -> tuple[float, Box] | None:
+    h, w = strong_h.shape
+    # A seam at row r lies between rows r and r + 1.
+    box = Box((left + 1) / w if left else 0.0, (top + 1) / h if top else 0.0,
+              (right + 1) / w, (bottom + 1) / h)
+    inner_sides = sum(1 for v, edge in ((top, 0), (bottom, h - 1), (left, 0), (right, w - 1))
+                      if v != edge)
+    if inner_sides == 0 or not 0.04 <= box.area <= 0.85:
+        return None
+    aspect = (box.x1 - box.x0) / (box.y1 - box.y0)
+    if not 0.3 <= aspect <= 3.5:
+        return None
+    supports = [_side_support(strong_h, top, left, right), _side_support(strong_h, bottom, left, right),
+                _side_support(strong_v.T, left, top, bottom), _side_support(strong_v.T, right, top, bottom)]
+    if min(supports) < MIN_SIDE_SUPPORT or np.mean(supports) < MIN_MEAN_SUPPORT:
+        return None
+    return float(np.mean(supports)) + 0.1 * inner_sides, box
+
+
+def _overlap(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    inter = ix * iy
+    return inter / (a.area + b.area - inter)
