@@ -5,6 +5,7 @@ then the ``[settings]`` table of the config file, then the default below.
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -54,13 +55,15 @@ class Settings:
     max_download_bytes: int = 2 * 1024**3
     max_download_seconds: float = 600.0
     socket_timeout_s: float = 20.0
+    # How long a write waits for another process's transaction before giving up.
+    busy_timeout_s: float = 60.0
     retries: int = 3
     max_height: int = 720
     hash_algorithm: str = "pdq"
     # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
     # score a match needs to be listed, calibrated in bench/.
     match_radius: int | None = None
-    match_score_threshold: float = 0.35
+    match_score_threshold: float = 0.40
     quiet: bool = False
 
     def radius_for(self, algorithm: str) -> int:
@@ -78,10 +81,16 @@ _ENV = {
     "max_download_bytes": "PROVENANCE_MAX_DOWNLOAD_BYTES",
     "max_download_seconds": "PROVENANCE_MAX_DOWNLOAD_SECONDS",
     "socket_timeout_s": "PROVENANCE_SOCKET_TIMEOUT",
+    "busy_timeout_s": "PROVENANCE_BUSY_TIMEOUT",
     "match_score_threshold": "PROVENANCE_MATCH_THRESHOLD",
     "match_radius": "PROVENANCE_MATCH_RADIUS",
     "hash_algorithm": "PROVENANCE_HASH",
 }
+
+
+# Durations, intervals and caps: zero or less would stop or break every run.
+_POSITIVE = {"sample_interval_s", "query_interval_s", "max_duration_s", "max_download_bytes",
+             "max_download_seconds", "socket_timeout_s", "busy_timeout_s", "max_height"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -89,10 +98,13 @@ def _coerce(name: str, raw: Any) -> Any:
     try:
         if kind == "Path":
             return Path(str(raw)).expanduser()
-        if kind == "float":
-            return float(raw)
-        if kind in ("int", "int | None"):
-            return int(raw)
+        if kind in ("float", "int", "int | None"):
+            value = float(raw) if kind == "float" else int(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            if name in _POSITIVE and value <= 0:
+                raise BadInputError(f"setting {name}: {raw!r} must be greater than 0")
+            return value
         if kind == "bool":
             return str(raw).lower() in {"1", "true", "yes", "on"}
     except ValueError as exc:

@@ -253,8 +253,12 @@ def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
 
 def _published_from_info(info: dict[str, Any]) -> str | None:
     for name in ("timestamp", "release_timestamp"):
-        if isinstance(info.get(name), (int, float)):
-            return _iso(info[name])
+        stamp = info.get(name)
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            try:  # NaN, infinity or past year 9999: no time at all
+                return _iso(stamp)
+            except (OverflowError, ValueError, OSError):
+                continue
     date = info.get("upload_date") or info.get("release_date")
     if isinstance(date, str) and re.fullmatch(r"\d{8}", date):
         return f"{date[:4]}-{date[4:6]}-{date[6:]}"

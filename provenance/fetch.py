@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import re
 import shutil
 import tempfile
@@ -49,12 +51,19 @@ class UploadTime:
         source = "server" if direct else "platform"
         for key in ("timestamp", "release_timestamp"):
             stamp = info.get(key)
-            if isinstance(stamp, (int, float)):
-                when = datetime.fromtimestamp(stamp, timezone.utc)
+            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+                try:  # whole seconds; NaN, infinity or past year 9999 is no time at all
+                    when = datetime.fromtimestamp(int(stamp), timezone.utc)
+                except (OverflowError, ValueError, OSError):
+                    continue
                 return cls(when.isoformat().replace("+00:00", "Z"), "second", source)
         date = info.get("upload_date") or info.get("release_date")
-        if isinstance(date, str) and re.fullmatch(r"\d{8}", date):
-            return cls(f"{date[:4]}-{date[4:6]}-{date[6:]}", "day", source)
+        if isinstance(date, str) and re.fullmatch(r"[0-9]{8}", date):
+            try:  # a real calendar day, not 2024-13-45
+                day = datetime.strptime(date, "%Y%m%d").date()
+            except ValueError:
+                return cls()
+            return cls(day.isoformat(), "day", source)
         return cls()
 
 
@@ -95,6 +104,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def printable_path(path: "Path | str") -> str:
+    """A path as valid UTF-8 text (SQLite, JSON, terminals): bytes of a file name that
+    are not UTF-8 are written as \\xNN, the rest is unchanged."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def is_url(source: str) -> bool:
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source))
 
@@ -120,7 +135,8 @@ def _fetch_file(source: str) -> FetchedMedia:
         digest = sha256_file(path)
     except PermissionError as exc:
         raise BadInputError(f"{source}: cannot read it (permission denied)") from exc
-    meta = SourceMetadata(source=str(path), retrieved_at=now_utc(), title=path.name)
+    meta = SourceMetadata(source=printable_path(path), retrieved_at=now_utc(),
+                          title=printable_path(path.name))
     return FetchedMedia(path, digest, size, meta)
 
 
@@ -255,8 +271,18 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _seconds(value: Any) -> float | None:
+    """A duration from outside data: a finite number of seconds >= 0, else unknown."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def _metadata_from_info(url: str, info: dict[str, Any], info_json: Path) -> SourceMetadata:
-    duration = info.get("duration")
     return SourceMetadata(
         source=url,
         retrieved_at=now_utc(),
@@ -268,7 +294,7 @@ def _metadata_from_info(url: str, info: dict[str, Any], info_json: Path) -> Sour
         channel=_text(info.get("channel")),
         title=_text(info.get("title")),
         description=_text(info.get("description")),
-        duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+        duration_s=_seconds(info.get("duration")),
         upload_time=UploadTime.from_info(info),
         info_json_path=str(info_json),
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import IndexDatabaseError
-from .fetch import FetchedMedia, SourceMetadata, UploadTime, now_utc
+from .fetch import FetchedMedia, SourceMetadata, UploadTime, now_utc, printable_path
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -98,6 +100,12 @@ MIGRATIONS: list[str] = [
         last_run_at TEXT
     );
     """,
+    # View 0 hashes the footage inside any padding; view 1, stored only when
+    # padding was found, hashes the whole picture, so a copy whose padding
+    # was judged differently still meets one of the two.
+    """
+    ALTER TABLE frames ADD COLUMN view INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -141,37 +149,50 @@ class FrameArrays:
 
 
 @contextlib.contextmanager
-def _translated(path: Path) -> Iterator[None]:
+def _translated(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise IndexDatabaseError(_explain(path, exc)) from exc
+        raise IndexDatabaseError(_explain(path, exc, busy_timeout_s)) from exc
 
 
-def _explain(path: Path, exc: sqlite3.Error) -> str:
+def _explain(path: Path, exc: sqlite3.Error, busy_timeout_s: float = BUSY_TIMEOUT_S) -> str:
     text = str(exc)
     if "not a database" in text or "malformed" in text:
         return f"index {path} is corrupt or not a provenance index ({text})"
     if "locked" in text or "busy" in text:
-        return f"index {path} is busy: another process held it for over {BUSY_TIMEOUT_S:.0f} s"
-    if "readonly" in text or "read-only" in text:
+        return f"index {path} is busy: another process held it for over {busy_timeout_s:g} s"
+    if "readonly" in text or "read-only" in text or (
+            "unable to open" in text and path.parent.is_dir()
+            and not os.access(path.parent, os.W_OK)):
+        # a WAL index on a read-only mount cannot even be opened (no -shm file)
         return f"index {path} is read-only: cannot write to it"
     if "unable to open" in text:
         return f"index {path} cannot be opened (missing folder or no permission)"
-    if "full" in text:
+    if "full" in text or ("disk I/O error" in text and _free_bytes(path.parent) < 1 << 20):
+        # with no byte free SQLite cannot create the -shm file: an I/O error, not FULL
         return f"index {path}: the disk is full; nothing was written"
     return f"index {path}: {text}"
 
 
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
 class Index:
-    def __init__(self, path: Path, *, default_scheme: str = "phash-64-v1") -> None:
+    def __init__(self, path: Path, *, default_scheme: str = "phash-64-v1",
+                 busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
-        with _translated(self.path):
+        self.busy_timeout_s = busy_timeout_s
+        with _translated(self.path, busy_timeout_s):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise IndexDatabaseError(f"index {self.path}: cannot create its folder ({exc})") from exc
-            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -196,7 +217,7 @@ class Index:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
@@ -221,7 +242,7 @@ class Index:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _meta(self, key: str) -> str:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise IndexDatabaseError(f"index {self.path} lacks its {key!r} setting")
@@ -230,7 +251,7 @@ class Index:
     # -- writes ---------------------------------------------------------------
 
     def video_id_for(self, sha256: str) -> int | None:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             row = self.db.execute("SELECT id FROM videos WHERE sha256 = ?", (sha256,)).fetchone()
         return row[0] if row else None
 
@@ -241,22 +262,34 @@ class Index:
 
     def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
                   height: int, container_tags: dict[str, str], times: list[float],
-                  details: list[float], hashes: np.ndarray) -> int:
-        """Store a new video with its first sighting and all its frames, atomically."""
+                  details: list[float], hashes: np.ndarray,
+                  whole_picture: np.ndarray | None = None) -> int:
+        """Store a new video with its first sighting and all its frames, atomically.
+
+        ``whole_picture``: hashes of the uncropped frames, when ``hashes`` are of
+        footage cropped out of padding (stored as view 1).
+        """
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
-        words = [[to_signed(int(w)) for w in row] + [None] * (4 - len(row)) for row in hashes]
+        views = [(0, hashes)] + ([(1, whole_picture)] if whole_picture is not None else [])
+        rows = []
+        for view, view_hashes in views:
+            if len(view_hashes) != len(times):
+                raise ValueError("every view needs one hash per keyframe")
+            for t, d, row in zip(times, details, view_hashes):
+                words = [to_signed(int(w)) for w in row] + [None] * (4 - len(row))
+                rows.append((len(rows), t, d, *words, view))
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
                 " container_tags, keyframe_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (media.sha256, media.size_bytes, duration_s, width, height, str(media.path),
+                (media.sha256, media.size_bytes, duration_s, width, height,
+                 printable_path(media.path),
                  json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
             video_id = cursor.lastrowid
             db.executemany(
-                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                ((video_id, seq, t, d, *w) for seq, (t, d, w) in enumerate(zip(times, details, words))))
+                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
+                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
             self._insert_sighting(db, video_id, media.metadata)
         return video_id
 
@@ -289,7 +322,7 @@ class Index:
         return self._videos("", ())
 
     def _videos(self, where: str, args: tuple) -> list[VideoRecord]:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             rows = self.db.execute(
                 "SELECT id, sha256, size_bytes, duration_s, width, height, media_path,"
                 f" container_tags, keyframe_count, added_at FROM videos {where} ORDER BY id",
@@ -306,11 +339,12 @@ class Index:
         return records
 
     def durations(self) -> dict[int, float | None]:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             return dict(self.db.execute("SELECT id, duration_s FROM videos").fetchall())
 
     def frames_of(self, video_id: int) -> FrameArrays:
-        return self._frames("WHERE video_id = ?", (video_id,))
+        """The video's keyframes as stored for search (view 0, the footage)."""
+        return self._frames("WHERE video_id = ? AND view = 0", (video_id,))
 
     def frame_arrays(self) -> FrameArrays:
         return self._frames("", ())
@@ -318,7 +352,7 @@ class Index:
     def _frames(self, where: str, args: tuple) -> FrameArrays:
         words = int(self.scheme.split("-")[1]) // 64
         columns = ", ".join(f"h{i}" for i in range(words))
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             rows = self.db.execute(
                 f"SELECT video_id, t, {columns} FROM frames {where} ORDER BY video_id, seq",
                 args).fetchall()
@@ -329,7 +363,7 @@ class Index:
                            np.array([row[1] for row in rows], dtype=np.float64), hashes)
 
     def stats(self) -> dict[str, object]:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
             return {
                 "path": str(self.path),
@@ -337,13 +371,14 @@ class Index:
                 "hash_scheme": self.scheme,
                 "videos": one("SELECT count(*) FROM videos"),
                 "sightings": one("SELECT count(*) FROM sightings"),
-                "keyframes": one("SELECT count(*) FROM frames"),
+                "keyframes": one("SELECT count(*) FROM frames WHERE view = 0"),
+                "hashes": one("SELECT count(*) FROM frames"),
                 "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
                 "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
             }
 
     def integrity_ok(self) -> bool:
-        with _translated(self.path):
+        with _translated(self.path, self.busy_timeout_s):
             return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

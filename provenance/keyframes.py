@@ -31,6 +31,7 @@ FRAME_SIZE = 256
 TEMPORAL_MIX_FRAMES = 3
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
+_TOO_BIG = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 _STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpeg2000", "jpegls"}
 # Containers a video arrives in. ffmpeg also reads text files as video (tty),
 # playlists that open other files or URLs (concat, hls) and image sequences:
@@ -40,6 +41,9 @@ VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "flv", "mpegts", "m
                     "3gp", "yuv4mpegpipe", "apng", "obu", "av1"}
 # Local media may only read the file itself, never a URL or another file it names.
 _PROTOCOLS = "file,pipe"
+# ffmpeg-python hashes its arguments as UTF-8: the real path (maybe not UTF-8) replaces
+# this stand-in after compiling.
+_INPUT = "\0provenance-input\0"
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,7 @@ def probe(path: Path) -> MediaInfo:
     exe = ffprobe_exe()
     if exe is None:
         return _probe_without_ffprobe(path)
-    try:
-        data = ffmpeg.probe(str(path), cmd=exe, protocol_whitelist=_PROTOCOLS)
-    except ffmpeg.Error as exc:
-        detail = _last_line(exc.stderr) or "ffprobe could not read it"
-        raise DecodeError(f"{path.name}: not a readable media file ({detail})") from exc
+    data = _ffprobe(path, exe)
     video = [s for s in data.get("streams", []) if s.get("codec_type") == "video"]
     fmt = data.get("format", {})
     if not video:
@@ -119,12 +119,40 @@ def probe(path: Path) -> MediaInfo:
     return info
 
 
+def _too_big(path: Path, stderr: bytes) -> None:
+    found = _TOO_BIG.search(stderr or b"")
+    if found:
+        raise BadInputError(
+            f"{path.name}: frames of {int(found[1])}x{int(found[2])} are over the limit of "
+            f"{MAX_PIXELS} pixels")
+
+
+def _ffprobe(path: Path, exe: str) -> dict:
+    """ffprobe's JSON. ``-max_pixels`` makes the decoder refuse a huge frame before
+    allocating it: a header declaring 16000x16000 costs nothing (without it ffprobe
+    decodes one frame: 1.3 GB, ~18 s). ffprobe may still exit 0 then (GIF): read stderr."""
+    import json
+    import subprocess
+
+    args = [exe, "-hide_banner", "-v", "error", "-protocol_whitelist", _PROTOCOLS,
+            "-max_pixels", str(MAX_PIXELS), "-show_format", "-show_streams", "-of", "json",
+            str(path)]
+    done = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    _too_big(path, done.stderr)
+    if done.returncode != 0:
+        detail = _last_line(done.stderr) or "ffprobe could not read it"
+        raise DecodeError(f"{path.name}: not a readable media file ({detail})")
+    return json.loads(done.stdout)
+
+
 def _probe_without_ffprobe(path: Path) -> MediaInfo:
     # imageio-ffmpeg ships no ffprobe: read what `ffmpeg -i` prints instead.
     import subprocess
 
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                         capture_output=True, check=False).stderr.decode("utf-8", "replace")
+    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-max_pixels", str(MAX_PIXELS), "-i",
+                          str(path)], capture_output=True, check=False).stderr
+    _too_big(path, err)
+    out = err.decode("utf-8", "replace")
     container = re.search(r"Input #0, ([\w,]+), from", out)
     _check_container(path, container[1] if container else "")
     match = re.search(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", out)
@@ -167,7 +195,8 @@ def build_command(path: Path, settings: Settings) -> list[str]:
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
               f"+gt(scene,{settings.scene_threshold})")
     stream = (
-        ffmpeg.input(str(path), t=settings.max_duration_s, protocol_whitelist=_PROTOCOLS)
+        ffmpeg.input(_INPUT, t=settings.max_duration_s, protocol_whitelist=_PROTOCOLS,
+                     max_pixels=MAX_PIXELS)
         .video.filter("scale", FRAME_SIZE, FRAME_SIZE, flags="area")
         # Averaging a few neighbouring frames makes a sample stand for a short
         # window: two copies never sample the same instant, and flashes or
@@ -177,7 +206,8 @@ def build_command(path: Path, settings: Settings) -> list[str]:
         .filter("showinfo")
     )
     out = stream.output("pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough")
-    return out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
+    args = out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
+    return [str(path) if arg == _INPUT else arg for arg in args]
 
 
 def extract(path: Path, settings: Settings) -> Iterator[Keyframe]:

@@ -22,7 +22,7 @@ from .views import View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
-FULL_SUPPORT_FRAMES = 4
+FULL_SUPPORT_FRAMES = 6  # consistent frames for full evidence (1.5 s at the index rate)
 PLAIN_ALIGNMENT_MARGIN = 1.15
 # How far (reference seconds) a pair may sit from the alignment line: the
 # indexed side is sampled every 0.25 s, so the nearest sample is within

@@ -45,7 +45,8 @@ def add_fetched(media: FetchedMedia, index: Index, settings: Settings,
     video_id = index.add_video(
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
         height=hashed.info.height, container_tags=hashed.info.tags, times=hashed.times,
-        details=hashed.details, hashes=hashed.hashes)
+        details=hashed.details, hashes=hashed.hashes,
+        whole_picture=None if hashed.box.is_full else hashed.views["full"])
     return AddOutcome(media.metadata.source, "added", video_id, len(hashed.times))
 
 
@@ -84,5 +85,6 @@ def check(source: str, index: Index, settings: Settings, *, add_after: bool = Fa
 
 
 def default_index(settings: Settings) -> Index:
-    return Index(Path(settings.db_path), default_scheme=scheme_of(hasher_for(settings.hash_algorithm)))
+    return Index(Path(settings.db_path), default_scheme=scheme_of(hasher_for(settings.hash_algorithm)),
+                 busy_timeout_s=settings.busy_timeout_s)
 

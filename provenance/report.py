@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BadInputError
-from .fetch import SourceMetadata, UploadTime, now_utc
+from .fetch import SourceMetadata, UploadTime, now_utc, printable_path
 from .hashing import FrameHash
 from .match import Relation, describe_relations
 
@@ -239,7 +239,7 @@ def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Ind
         source=hashed.media.metadata.source, sha256=hashed.media.sha256,
         size_bytes=hashed.media.size_bytes, duration_s=round(hashed.duration_s, 3),
         width=info.width, height=info.height, keyframe_count=len(hashed.times),
-        media_path=str(hashed.media.path), metadata=hashed.media.metadata)
+        media_path=printable_path(hashed.media.path), metadata=hashed.media.metadata)
     stats = index.stats()
     return Report(
         schema_version=SCHEMA_VERSION,
@@ -315,9 +315,21 @@ def strip_control(text: object) -> str:
     return _CONTROL.sub("", str(text))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _show_surrogate(match: re.Match) -> str:
+    # a byte of a non-UTF-8 file name (argv's surrogate escape) shows as \xNN; any other
+    # lone surrogate (JSON's \ud800) cannot be written as UTF-8 at all
+    code = ord(match[0])
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"
+
+
 def clean(text: object, limit: int = 120) -> str:
-    """An outside string made safe for a terminal: no control codes, one line, bounded."""
-    flat = strip_control(text).replace("\n", " ").replace("\t", " ")
+    """An outside string made safe for a terminal: no control codes, one line, bounded,
+    valid UTF-8."""
+    flat = _SURROGATE.sub(_show_surrogate, strip_control(text))
+    flat = flat.replace("\n", " ").replace("\t", " ")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -2,12 +2,12 @@
 two `provenance check` processes share one index at the same moment. Every process
 exits 0, none says "database is locked", and every video is there at the end.
 
-Run twice: on an index that already exists, and on one that does not (all six race
-to create it and run the migrations).
+Run three times: on an index that already exists, on one that does not (all six race
+to create it and run the migrations), and on one a schema version behind (all six
+race to upgrade it).
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from hostile import half_indexed_videos, say
 
 WRITERS = 4
 CHECKERS = 2
@@ -63,9 +65,36 @@ def _start(args: list[str], db: Path, gate: threading.Event) -> dict:
     return record
 
 
-@pytest.mark.parametrize("fresh", [False, True], ids=["existing-index", "new-index"])
-def test_four_writers_and_two_checkers_at_once(clips, tmp_path, fresh):
+def _previous_schema(db: Path) -> None:
+    """An index as the previous release left it: every migration but the last."""
+    from provenance.hashing import hasher_for, scheme_of
+    from provenance.index import MIGRATIONS, SCHEMA_VERSION
+
+    if SCHEMA_VERSION < 2:
+        pytest.skip("one schema version so far: nothing to upgrade from")
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        for migration in MIGRATIONS[:-1]:
+            for statement in migration.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('hash_scheme', ?)", (scheme_of(hasher_for("pdq")),))
+        conn.execute("INSERT INTO meta VALUES ('created_at', '2024-01-01T00:00:00Z')")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("start", ["existing", "new", "previous-schema"])
+def test_four_writers_and_two_checkers_at_once(clips, tmp_path, start, request):
     db = tmp_path / "data" / "index.db"
+    fresh = start != "existing"
+    if start == "previous-schema":
+        _previous_schema(db)
     if not fresh:
         seeded = subprocess.run([sys.executable, "-m", "provenance", "--db", str(db), "add",
                                  str(clips["seed"][0])], capture_output=True, text=True,
@@ -96,13 +125,14 @@ def test_four_writers_and_two_checkers_at_once(clips, tmp_path, fresh):
         assert expected <= sources, expected - sources
         videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]
         assert videos == WRITERS * CLIPS_PER_WRITER + (0 if fresh else 1)
-        bad = conn.execute("SELECT count(*) FROM videos v WHERE keyframe_count !="
-                           " (SELECT count(*) FROM frames f WHERE f.video_id = v.id)").fetchone()[0]
-        assert bad == 0
-        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
-        assert conn.execute("SELECT count(*) FROM meta WHERE key = 'hash_scheme'").fetchone()[0] == 1
+        assert half_indexed_videos(conn) == []
+        from provenance.index import SCHEMA_VERSION
+
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        schemes = conn.execute("SELECT count(*) FROM meta WHERE key = 'hash_scheme'").fetchone()
+        assert schemes[0] == 1  # migrated once, not once per racing process
     finally:
         conn.close()
-    print(f"\nconcurrency ({'new' if fresh else 'existing'} index): {WRITERS} writers x "
-          f"{CLIPS_PER_WRITER} clips + {CHECKERS} checkers in {elapsed:.1f} s, "
-          f"{videos} videos at the end")
+    say(request, f"concurrency ({start} index): {WRITERS} writers x "
+                 f"{CLIPS_PER_WRITER} clips + {CHECKERS} checkers in {elapsed:.1f} s, "
+                 f"{videos} videos at the end")

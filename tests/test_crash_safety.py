@@ -8,8 +8,8 @@ drawn from 0 to the measured duration of an uninterrupted add, so kills land bef
 the index opens, during migrations (every sixth run starts a new index), while
 ffmpeg decodes, between videos and inside the write transaction. After every kill:
 the index opens, passes PRAGMA integrity_check, holds every video whose `added` line
-was printed, and each video row has exactly keyframe_count frame rows and at least
-one sighting.
+was printed, and each video row has exactly keyframe_count keyframe rows (and any
+second view of them complete) and at least one sighting.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from hostile import half_indexed_videos, say
 
 RUNS = 24
 PER_RUN = 4
@@ -77,13 +79,8 @@ def _check_index(db: Path, printed_added: set[str]) -> dict[str, int]:
         sources = {r[0] for r in conn.execute("SELECT source FROM sightings")}
         lost = printed_added - sources
         assert not lost, f"printed 'added' but not in the index: {sorted(lost)}"
-        half = conn.execute(
-            "SELECT v.id, v.keyframe_count, (SELECT count(*) FROM frames f WHERE f.video_id = v.id),"
-            " (SELECT count(*) FROM sightings s WHERE s.video_id = v.id) FROM videos v"
-            " WHERE v.keyframe_count != (SELECT count(*) FROM frames f WHERE f.video_id = v.id)"
-            "    OR v.keyframe_count < 1"
-            "    OR NOT EXISTS (SELECT 1 FROM sightings s WHERE s.video_id = v.id)").fetchall()
-        assert not half, f"half-indexed videos (id, keyframe_count, frames, sightings): {half}"
+        half = half_indexed_videos(conn)
+        assert not half, f"half-indexed (id, keyframe_count, keyframes, frames, sightings): {half}"
         orphans = conn.execute("SELECT count(*) FROM frames WHERE video_id NOT IN"
                                " (SELECT id FROM videos)").fetchone()[0]
         orphans += conn.execute("SELECT count(*) FROM sightings WHERE video_id NOT IN"
@@ -94,21 +91,24 @@ def _check_index(db: Path, printed_added: set[str]) -> dict[str, int]:
         conn.close()
 
 
-def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path):
+def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
     rng = random.Random(SEED)
     started = time.monotonic()
-    # How long an uninterrupted add of one batch takes here (the kill window).
-    probe_db = tmp_path / "probe" / "index.db"
-    t0 = time.monotonic()
-    done = subprocess.run(_command(probe_db, clips[:PER_RUN]), capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
-    typical = time.monotonic() - t0
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("added ") == PER_RUN
+    # How long an uninterrupted add of one batch takes here (the kill window): the
+    # slower of two, so that the window covers the whole add on a busy machine.
+    typical = 0.0
+    for attempt in range(2):
+        t0 = time.monotonic()
+        done = subprocess.run(_command(tmp_path / f"probe{attempt}" / "index.db",
+                                       clips[:PER_RUN]), capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        typical = max(typical, time.monotonic() - t0)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("added ") == PER_RUN
 
     db = None
     confirmed: dict[Path, set[str]] = {}  # per index: every source printed as added
-    summary = {"runs": 0, "killed": 0, "mid_batch": 0, "added_before_kill": 0, "lost": 0}
+    summary = {"runs": 0, "killed": 0, "mid_batch": 0, "added_before_kill": 0}
     for run in range(RUNS):
         if run % 6 == 0:  # a new index now and then: kills during creation and migration
             db = tmp_path / f"index{run:02d}" / "index.db"
@@ -132,20 +132,19 @@ def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path):
         confirmed[db] |= added
         try:
             _check_index(db, confirmed[db])
-        except AssertionError:
-            summary["lost"] += 1
+        except AssertionError as exc:
             raise AssertionError(f"run {run} (seed {SEED}, killed after {delay:.2f} s, "
-                                 f"output {out!r})") from None
-    # Every index still works for the CLI: finishing the batches adds what is missing.
-    for db, added in confirmed.items():
+                                 f"output {out!r}): {exc}") from None
+    # Every index still opens for the CLI.
+    for db in confirmed:
         listed = subprocess.run([sys.executable, "-m", "provenance", "--db", str(db), "stats"],
                                 capture_output=True, text=True, timeout=120)
         assert listed.returncode == 0, listed.stderr
     elapsed = time.monotonic() - started
-    print(f"\ncrash safety: {summary['runs']} runs, {summary['killed']} killed "
-          f"({summary['mid_batch']} mid-batch), {summary['added_before_kill']} videos "
-          f"confirmed before a kill, {summary['lost']} lost; add of {PER_RUN} clips takes "
-          f"{typical:.1f} s; {elapsed:.0f} s in all (seed {SEED})")
+    say(request, f"crash safety: {summary['runs']} runs, {summary['killed']} killed "
+                 f"({summary['mid_batch']} mid-batch), {summary['added_before_kill']} videos "
+                 f"confirmed before a kill, 0 lost; add of {PER_RUN} clips takes "
+                 f"{typical:.1f} s; {elapsed:.0f} s in all (seed {SEED})")
     assert summary["runs"] >= 20
     assert summary["killed"] >= RUNS // 2, summary  # the delays do interrupt most runs
     assert summary["mid_batch"] >= 3, summary  # and some land between videos
