@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   := .demo
 
-.PHONY: install system-deps demo test bench-hash bench-accuracy bench-speed clean
+.PHONY: install system-deps bench-deps demo test bench-hash bench-accuracy bench-speed clean
 
 # ffmpeg/ffprobe from Debian when we may install packages; otherwise the
 # static ffmpeg inside the imageio-ffmpeg wheel is used (no ffprobe needed).
@@ -50,7 +50,18 @@ test: install
 bench-hash: install
 	$(BIN)/python bench/hash_compare.py
 
-bench-accuracy: install
+# The anchors (vPDQ, pHash at 1 fps) stay out of the product's install.
+# vpdq compiles against FFmpeg's libraries.
+bench-deps: install
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! pkg-config --exists libavcodec 2>/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ cmake pkg-config \
+	    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+	    libavfilter-dev libavdevice-dev >/dev/null; \
+	fi
+	$(BIN)/pip install -q -r bench/requirements.txt
+
+# BENCH_ARGS=--quick for the few-minute subset.
+bench-accuracy: bench-deps
 	$(BIN)/python bench/accuracy.py $(BENCH_ARGS)
 
 bench-speed: install

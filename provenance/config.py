@@ -63,7 +63,7 @@ class Settings:
     # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
     # score a match needs to be listed, calibrated in bench/.
     match_radius: int | None = None
-    match_score_threshold: float = 0.40
+    match_score_threshold: float = 0.55
     quiet: bool = False
 
     def radius_for(self, algorithm: str) -> int:

@@ -374,7 +374,9 @@ class Index:
                 "keyframes": one("SELECT count(*) FROM frames WHERE view = 0"),
                 "hashes": one("SELECT count(*) FROM frames"),
                 "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
-                "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+                # The write-ahead log holds recent writes until a checkpoint.
+                "size_bytes": sum(p.stat().st_size for p in (
+                    self.path, self.path.with_name(self.path.name + "-wal")) if p.exists()),
             }
 
     def integrity_ok(self) -> bool:

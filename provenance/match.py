@@ -24,6 +24,7 @@ from .views import View
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
 FULL_SUPPORT_FRAMES = 6  # consistent frames for full evidence (1.5 s at the index rate)
 PLAIN_ALIGNMENT_MARGIN = 1.15
+SPEED_CLAIM_MIN_CHANGE = 0.15
 # How far (reference seconds) a pair may sit from the alignment line: the
 # indexed side is sampled every 0.25 s, so the nearest sample is within
 # ~0.13 s, plus the 0.1 s each sample averages over.
@@ -242,10 +243,17 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
                               m.query_coverage))
     if m.mirrored:
         found.append(Relation("mirrored", "frames match only when flipped left-right"))
-    if abs(m.speed - 1.0) > 0.05:
+    # Claimed only beyond what sampling jitter can fit on a short match.
+    if abs(m.speed - 1.0) > SPEED_CLAIM_MIN_CHANGE:
         word = "sped up" if m.speed > 1 else "slowed down"
         found.append(Relation("speed_changed", f"{word}: {m.speed:.2f} reference seconds per "
                                                "query second", m.speed))
+    if m.view.name.startswith("region"):
+        b = m.view.box
+        found.append(Relation(
+            "inside_other_footage",
+            f"matched only inside the query's region x {b.x0:.2f}-{b.x1:.2f}, y {b.y0:.2f}-{b.y1:.2f}"
+            f" ({b.area:.0%} of the picture): an inset or split screen", b.area))
     qw, qh = query_shape
     rw, rh = reference_shape
     if qw and qh and rw and rh:
