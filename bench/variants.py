@@ -220,7 +220,7 @@ def _meme(w: int, h: int) -> str:
 
 def _caption(w: int, h: int, txt="BREAKING - footage shared online") -> str:
     size = _fit_size(txt, w * 0.92, h, 0.07)
-    return (f"drawbox=x=0:y=ih*0.85:w=iw:h=ih*0.15:color=black@0.85:t=fill,"
+    return ("drawbox=x=0:y=ih*0.85:w=iw:h=ih*0.15:color=black@0.85:t=fill,"
             + _text(txt, "w*0.04", "h*0.925-th/2", size, border=0))
 
 

@@ -9,7 +9,6 @@ import click
 from . import __version__, pipeline
 from .config import Settings, load_settings
 from .errors import EXIT_CODES_HELP, EXIT_INTERNAL, ProvenanceError
-from .index import Index
 from .report import Report, clean, load_report, render_text, to_json
 from .report_html import render_html
 

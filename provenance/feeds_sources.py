@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .config import Settings, default_config_path
 from .errors import BadInputError, FetchError
+from .fetch import YtdlpLog
 from .report import clean
 
 if TYPE_CHECKING:
@@ -200,24 +201,11 @@ def list_feed(feed: FeedConfig, settings: Settings, *, etag: str | None = None,
     return _list_feedparser(feed.url or "", settings, etag, last_modified)
 
 
-class _YtdlpLog:
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def debug(self, msg: str) -> None:
-        pass
-
-    info = warning = debug
-
-    def error(self, msg: str) -> None:
-        self.errors.append(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", msg).removeprefix("ERROR: "))
-
-
 def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
     import yt_dlp
     from yt_dlp.utils import unsmuggle_url
 
-    log = _YtdlpLog()
+    log = YtdlpLog()
     options = {
         "extract_flat": "in_playlist", "lazy_playlist": True, "playlist_items": f"1:{limit}",
         "socket_timeout": settings.socket_timeout_s, "retries": settings.retries,

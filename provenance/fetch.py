@@ -184,7 +184,7 @@ def _read_cache_entry(entry: Path) -> FetchedMedia | None:
         return None
 
 
-class _Log:
+class YtdlpLog:
     """yt-dlp logger that keeps messages for our error text instead of printing."""
 
     def __init__(self) -> None:
@@ -222,7 +222,7 @@ def _guard(settings: Settings):
 def _download(url: str, folder: Path, settings: Settings) -> tuple[dict[str, Any], Path]:
     import yt_dlp
 
-    log = _Log()
+    log = YtdlpLog()
     options = {
         "progress_hooks": [_guard(settings)],
         "outtmpl": str(folder / "media.%(ext)s"),

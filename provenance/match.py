@@ -2,8 +2,9 @@
 
 Contract: ``find_matches(query, frames, search, durations, params)`` returns the
 matches whose score is at or above ``params.score_threshold``, best first.
-Every indexed frame within ``params.radius`` bits of a query frame (or of its
-mirror image) is found by an exact range search. Per candidate video, the
+Every indexed frame within ``params.radius`` bits of a query frame, in any of
+the query's views (the footage, the whole picture, their mirror images, inset
+regions), is found by an exact range search. Per candidate video, the
 frame pairs vote on a time alignment ``reference_t = speed * query_t + offset``
 over a set of playback speeds; the pairs consistent with the winning alignment
 give the matched segment on both timelines. Scores combine how densely the
