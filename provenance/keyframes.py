@@ -32,7 +32,6 @@ TEMPORAL_MIX_FRAMES = 3
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
 _TOO_BIG = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
-_STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpeg2000", "jpegls"}
 # Containers a video arrives in. ffmpeg also reads text files as video (tty),
 # playlists that open other files or URLs (concat, hls) and image sequences:
 # none of those is a video someone posted.
@@ -112,10 +111,6 @@ def probe(path: Path) -> MediaInfo:
               **{f"stream:{k}": str(v) for k, v in stream.get("tags", {}).items()}},
     )
     _check_dimensions(path, info)
-    if info.codec in _STILL_IMAGE_CODECS and int(stream.get("nb_frames") or 1) <= 1 and (
-        info.format_name.endswith("_pipe") or info.format_name == "image2"
-    ):
-        raise BadInputError(f"{path.name}: a still image, not a video")
     return info
 
 

@@ -527,12 +527,17 @@ def _half(ctx: Ctx, source: Path, name: str) -> Path:
     return ctx.file(name, data[: len(data) // 2])
 
 
-def _broken_moov(ctx: Ctx) -> list:
-    data = bytearray(ctx.media.base.read_bytes())
-    offset, size = atom(bytes(data), "moov")
-    rng = random.Random(6)
+def _scrambled_atom(ctx: Ctx, source: Path, name: str, seed: int, target: str) -> Path:
+    """A copy of ``source`` whose atom ``name`` keeps its header but holds noise."""
+    data = bytearray(source.read_bytes())
+    offset, size = atom(bytes(data), name)
+    rng = random.Random(seed)
     data[offset + 8: offset + size] = bytes(rng.randrange(256) for _ in range(size - 8))
-    return add(ctx.file("broken-moov.mp4", bytes(data)))
+    return ctx.file(target, bytes(data))
+
+
+def _broken_moov(ctx: Ctx) -> list:
+    return add(_scrambled_atom(ctx, ctx.media.base, "moov", 6, "broken-moov.mp4"))
 
 
 def _lying_moov_size(ctx: Ctx) -> list:
@@ -543,11 +548,7 @@ def _lying_moov_size(ctx: Ctx) -> list:
 
 
 def _garbage_mdat(ctx: Ctx) -> list:
-    data = bytearray(ctx.media.faststart.read_bytes())
-    offset, size = atom(bytes(data), "mdat")
-    rng = random.Random(7)
-    data[offset + 8: offset + size] = bytes(rng.randrange(256) for _ in range(size - 8))
-    return add(ctx.file("garbage-mdat.mp4", bytes(data)))
+    return add(_scrambled_atom(ctx, ctx.media.faststart, "mdat", 7, "garbage-mdat.mp4"))
 
 
 def _ends_mid_frame(ctx: Ctx) -> list:
