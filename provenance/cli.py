@@ -69,18 +69,17 @@ def add(ctx: click.Context, sources: tuple[str, ...]) -> None:
     settings = _settings(ctx)
     failure = 0
     with pipeline.default_index(settings) as index:
-        for source in sources:
-            _progress(settings, f"indexing {clean(source)} …")
-            try:
-                outcome = pipeline.add(source, index, settings)
-            except ProvenanceError as exc:
-                if exc.exit_code == 6:  # the index itself is broken: stop here
-                    raise
-                click.echo(f"failed {clean(source, 300)}: {clean(exc, 500)}")
-                failure = exc.exit_code
+        _progress(settings, f"indexing {len(sources)} source(s) …")
+        for source, outcome in pipeline.add_many(list(sources), index, settings):
+            if isinstance(outcome, ProvenanceError):
+                if outcome.exit_code == 6:  # the index itself is broken: stop here
+                    raise outcome
+                click.echo(f"failed {clean(source, 300)}: {clean(outcome, 500)}")
+                failure = outcome.exit_code
                 continue
             click.echo(f"{outcome.status} {clean(source, 300)} (video #{outcome.video_id}, "
                        f"{outcome.keyframes} keyframes)")
+        pipeline.refresh_search(index)
     ctx.exit(failure)
 
 
@@ -177,6 +176,7 @@ def remove(ctx: click.Context, video_id: int) -> None:
     with pipeline.default_index(_settings(ctx)) as index:
         if not index.remove(video_id):
             raise click.ClickException(f"no video #{video_id} in {index.path}")
+        pipeline.refresh_search(index)
         click.echo(f"removed video #{video_id}")
 
 

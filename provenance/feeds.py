@@ -311,7 +311,7 @@ class _Run:
         report = build_report(hashed, matches, self.index, self.settings)
         # The report goes first: if indexing then fails, the retry rewrites it.
         path = self._write_report(item, report) if report.matches else None
-        video_id = pipeline.add_fetched(media, self.index, self.settings, hashed).video_id
+        video_id = pipeline.add_fetched(media, hashed, self.index, self.settings).video_id
         return ("matched" if path else "indexed"), video_id, report, path
 
     def _seen_at(self, video_id: int, source: str) -> bool:

@@ -20,7 +20,8 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
-from .views import BOX_FRAMES, Box, content_box, query_views, region_proposals, render
+from .views import (BOX_FRAMES, Box, View, content_box, fill_overlay, overlay_mask,
+                    query_views, region_proposals, render)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -149,6 +150,7 @@ class HashedVideo:
     box: Box
     regions: list[Box]
     views: dict[str, np.ndarray]
+    view_specs: list[View]  # in the order a query tries them, plain first
 
     @property
     def hashes(self) -> np.ndarray:
@@ -159,9 +161,13 @@ class HashedVideo:
         return self.info.duration_s or max(self.times, default=0.0)
 
 
-def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> HashedVideo:
+def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
+               for_query: bool = True) -> HashedVideo:
+    """Hash every kept keyframe in each view a query tries or, with ``for_query``
+    false, only in the views the index stores (the footage, and the whole picture
+    when padding was found): half the hashing or less."""
     info = probe(media.path)
-    frames = extract(media.path, settings)
+    frames = extract(media.path, settings, info.duration_s)
     # The first frames decide where the footage sits in the picture; the rest
     # stream through so that a long video never sits in memory.
     head = list(itertools.islice(frames, BOX_FRAMES))
@@ -169,18 +175,27 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher) -> Has
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
     box = content_box([f.pixels for f in head])
-    regions = region_proposals([f.pixels for f in head])
-    views = query_views(box, regions)
+    if for_query:
+        regions = region_proposals([f.pixels for f in head])
+        views = query_views(box, regions, overlay_mask([f.pixels for f in head]))
+    else:
+        regions = []
+        views = [v for v in query_views(box) if not v.mirrored]
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     for batch in _batches(itertools.chain(head, frames), 64):
         times += [f.t for f in batch]
         details += [round(f.detail, 2) for f in batch]
+        overlay = next((v.overlay for v in views if v.overlay is not None), None)
+        # Filled at full frame size: at hash size the fill matched 14 points fewer frames.
+        filled = [fill_overlay(f.pixels, overlay) for f in batch] if overlay is not None else None
         for view in views:
-            hashed[view.name].append(hasher.hash_many([render(f.pixels, view) for f in batch]))
+            pixels = filled if view.overlay is not None else [f.pixels for f in batch]
+            hashed[view.name].append(hasher.hash_many([render(p, view) for p in pixels]))
     return HashedVideo(media=media, info=info, scheme=scheme_of(hasher), times=times,
                        details=details, box=box, regions=regions,
-                       views={name: np.concatenate(parts) for name, parts in hashed.items()})
+                       views={name: np.concatenate(parts) for name, parts in hashed.items()},
+                       view_specs=views)
 
 
 def _batches(items: Iterable, size: int) -> Iterable[list]:

@@ -106,6 +106,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE frames ADD COLUMN view INTEGER NOT NULL DEFAULT 0;
     """,
+    # Every change to the set of indexed frames, in order, so the on-disk search
+    # structure (frame_search) can catch up by replaying what it has not seen.
+    # AUTOINCREMENT: a generation is never reused, even after deletes.
+    """
+    CREATE TABLE frame_log (
+        generation INTEGER PRIMARY KEY AUTOINCREMENT,
+        video_id INTEGER NOT NULL,
+        change TEXT NOT NULL CHECK (change IN ('add', 'remove'))
+    );
+    INSERT INTO frame_log (video_id, change) SELECT id, 'add' FROM videos ORDER BY id;
+    INSERT INTO meta VALUES ('index_uuid', lower(hex(randomblob(16))));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -291,6 +303,7 @@ class Index:
                 "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
                 " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
             self._insert_sighting(db, video_id, media.metadata)
+            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
         return video_id
 
     @staticmethod
@@ -310,7 +323,10 @@ class Index:
 
     def remove(self, video_id: int) -> bool:
         with self.transaction() as db:
-            return db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount == 1
+            if db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount != 1:
+                return False
+            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'remove')", (video_id,))
+            return True
 
     # -- reads ----------------------------------------------------------------
 
@@ -338,9 +354,45 @@ class Index:
                                            sightings=[_sighting(s) for s in sightings]))
         return records
 
-    def durations(self) -> dict[int, float | None]:
+    def durations(self, video_ids: list[int] | None = None) -> dict[int, float | None]:
         with _translated(self.path, self.busy_timeout_s):
-            return dict(self.db.execute("SELECT id, duration_s FROM videos").fetchall())
+            if video_ids is None:
+                return dict(self.db.execute("SELECT id, duration_s FROM videos").fetchall())
+            found: dict[int, float | None] = {}
+            for start in range(0, len(video_ids), 500):
+                chunk = [int(v) for v in video_ids[start:start + 500]]
+                found.update(self.db.execute(
+                    f"SELECT id, duration_s FROM videos WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall())
+            return found
+
+    # -- the change log the search structure replays ----------------------------
+
+    @property
+    def uuid(self) -> str:
+        return self._meta("index_uuid")
+
+    def generation(self) -> int:
+        """The latest change to the indexed frames; 0 for an empty log."""
+        with _translated(self.path, self.busy_timeout_s):
+            return self.db.execute("SELECT coalesce(max(generation), 0) FROM frame_log").fetchone()[0]
+
+    def changes_since(self, generation: int) -> list[tuple[int, int, str]]:
+        """(generation, video_id, 'add'|'remove') after ``generation``, oldest first."""
+        with _translated(self.path, self.busy_timeout_s):
+            return self.db.execute(
+                "SELECT generation, video_id, change FROM frame_log WHERE generation > ?"
+                " ORDER BY generation", (generation,)).fetchall()
+
+    def frames_of_videos(self, video_ids: list[int]) -> FrameArrays:
+        """Every stored hash (all views) of these videos, for the search structure."""
+        parts = [self._frames(f"WHERE video_id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+                 for chunk in (video_ids[i:i + 500] for i in range(0, len(video_ids), 500))]
+        if not parts:
+            return self._frames("WHERE 0", ())
+        return FrameArrays(np.concatenate([p.video_ids for p in parts]),
+                           np.concatenate([p.times for p in parts]),
+                           np.concatenate([p.hashes for p in parts]))
 
     def frames_of(self, video_id: int) -> FrameArrays:
         """The video's keyframes as stored for search (view 0, the footage)."""

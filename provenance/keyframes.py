@@ -1,13 +1,13 @@
 """Keyframes stage: decode a video with ffmpeg and yield small grey frames.
 
-Contract: ``extract(path, settings)`` yields ``Keyframe`` objects in
+Contract: ``extract(path, settings, duration_s)`` yields ``Keyframe`` objects in
 presentation order. ``Keyframe.t`` is seconds since the first decoded frame of
 the video stream, read from the frame's own presentation timestamp (so it is
 right on variable-frame-rate phone video). A frame is taken every
 ``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
 each cut, so index and query samples line up on content, not on the clock.
-Frames come through a pipe as raw 256x256 grey pixels; nothing is written to
-disk. Each frame is the average of itself and the two before it. Frames whose detail score is under ``min_detail`` are dropped.
+Frames come through pipes as raw 256x256 grey pixels; nothing is written to
+disk. A long video is decoded in spans, two at a time, each with its own ffmpeg. Each frame is the average of itself and the two before it. Frames whose detail score is under ``min_detail`` are dropped.
 """
 from __future__ import annotations
 
@@ -185,13 +185,18 @@ def detail_score(pixels: np.ndarray) -> float:
     return float(min(100.0, gradient * 8.0))
 
 
-def build_command(path: Path, settings: Settings) -> list[str]:
+def build_command(path: Path, settings: Settings, start_s: float = 0.0,
+                  length_s: float | None = None) -> list[str]:
     every = settings.sample_interval_s
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
               f"+gt(scene,{settings.scene_threshold})")
+    span = {"ss": start_s, "copyts": None} if start_s > 0 else {}
     stream = (
-        ffmpeg.input(_INPUT, t=settings.max_duration_s, protocol_whitelist=_PROTOCOLS,
-                     max_pixels=MAX_PIXELS)
+        ffmpeg.input(_INPUT, t=min(length_s or settings.max_duration_s,
+                                   settings.max_duration_s - start_s),
+                     protocol_whitelist=_PROTOCOLS, max_pixels=MAX_PIXELS,
+                     # Spans run side by side, one core each.
+                     **({"threads": 1} if length_s else {}), **span)
         .video.filter("scale", FRAME_SIZE, FRAME_SIZE, flags="area")
         # Averaging a few neighbouring frames makes a sample stand for a short
         # window: two copies never sample the same instant, and flashes or
@@ -205,21 +210,72 @@ def build_command(path: Path, settings: Settings) -> list[str]:
     return [str(path) if arg == _INPUT else arg for arg in args]
 
 
-def extract(path: Path, settings: Settings) -> Iterator[Keyframe]:
+# Decoding, not hashing, sets the pace: a long video is cut into spans decoded by
+# one ffmpeg each, two at a time (the machines have two cores). A span's frames
+# wait in memory until the spans before it are through (<= ~20 MB per span).
+PARALLEL_SPANS = 2
+MIN_SPLIT_S = 20.0
+MAX_SPAN_S = 90.0
+
+
+def spans(duration_s: float | None, settings: Settings) -> list[tuple[float, float | None]]:
+    """(start, length) of each span; one open-ended span when not worth splitting."""
+    if not duration_s or duration_s < MIN_SPLIT_S:
+        return [(0.0, None)]
+    duration_s = min(duration_s, settings.max_duration_s)
+    count = max(PARALLEL_SPANS, int(np.ceil(duration_s / MAX_SPAN_S)))
+    length = duration_s / count
+    # The last span is open-ended: a container's duration can be a little short.
+    return [(i * length, length if i < count - 1 else None) for i in range(count)]
+
+
+def extract(path: Path, settings: Settings, duration_s: float | None = None) -> Iterator[Keyframe]:
     """Yield the kept keyframes of ``path``; raise DecodeError if there are none."""
+    from concurrent.futures import ThreadPoolExecutor
+
     path = Path(path).resolve()  # absolute: a name starting with '-' is never an option
-    args = build_command(path, settings)
+    plan = spans(duration_s, settings)
+    decoded, origin, errors = 0, None, []
+    with ThreadPoolExecutor(PARALLEL_SPANS) as pool:
+        # At most one span decoded ahead of the two running: memory stays bounded
+        # however long the video.
+        futures = collections.deque(pool.submit(_decode_span, path, settings, start, length)
+                                    for start, length in plan[:PARALLEL_SPANS + 1])
+        waiting = collections.deque(plan[PARALLEL_SPANS + 1:])
+        try:
+            while futures:
+                frames, tail = futures.popleft().result()
+                if waiting:
+                    futures.append(pool.submit(_decode_span, path, settings, *waiting.popleft()))
+                errors += tail
+                for pts, pixels in frames:
+                    decoded += 1
+                    origin = pts if origin is None else origin
+                    score = detail_score(pixels)
+                    if score >= settings.min_detail:
+                        yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score)
+        finally:
+            for future in futures:
+                future.cancel()
+    if decoded == 0:
+        reason = _last_line(b"\n".join(errors[-8:])) or "ffmpeg decoded no frame"
+        raise DecodeError(f"{path.name}: no decodable video frames ({reason})")
+
+
+def _decode_span(path: Path, settings: Settings, start_s: float,
+                 length_s: float | None) -> tuple[list[tuple[float, np.ndarray]], list[bytes]]:
+    """Every selected frame of one span with its presentation time, and stderr's tail."""
     import subprocess
 
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(build_command(path, settings, start_s, length_s),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()
     tail: collections.deque[bytes] = collections.deque(maxlen=8)
     reader = threading.Thread(target=_read_stderr, args=(proc, times, tail), daemon=True)
     reader.start()
     frame_bytes = FRAME_SIZE * FRAME_SIZE
-    decoded = 0
-    origin: float | None = None
+    frames = []
     try:
         while True:
             buf = proc.stdout.read(frame_bytes)
@@ -228,21 +284,14 @@ def extract(path: Path, settings: Settings) -> Iterator[Keyframe]:
             pts = times.get(timeout=60)
             if pts is None:
                 break
-            decoded += 1
-            origin = pts if origin is None else origin
-            pixels = np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)
-            score = detail_score(pixels)
-            if score >= settings.min_detail:
-                yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score)
+            frames.append((pts, np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)))
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
         proc.stdout.close()
         reader.join(timeout=5)
-    if decoded == 0:
-        reason = _last_line(b"\n".join(tail)) or "ffmpeg decoded no frame"
-        raise DecodeError(f"{path.name}: no decodable video frames ({reason})")
+    return frames, list(tail)
 
 
 def _read_stderr(proc, times: queue.Queue, tail: collections.deque) -> None:

@@ -1,6 +1,6 @@
 """Match stage: find indexed videos that share footage with a query, aligned in time.
 
-Contract: ``find_matches(query, frames, search, durations, params)`` returns the
+Contract: ``find_matches(query, search, durations_of, params)`` returns the
 matches whose score is at or above ``params.score_threshold``, best first.
 Every indexed frame within ``params.radius`` bits of a query frame, in any of
 the query's views (the footage, the whole picture, their mirror images, inset
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .hamming import HammingSearch
-from .index import FrameArrays
+from typing import Callable
+
+from .frame_search import FrameSearch
 from .views import View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
@@ -89,18 +90,24 @@ class VideoMatch:
         return self.view.mirrored
 
 
-def find_matches(query: QueryFrames, frames: FrameArrays, search: HammingSearch,
-                 durations: dict[int, float | None], params: MatchParams) -> list[VideoMatch]:
+def find_matches(query: QueryFrames, search: FrameSearch,
+                 durations_of: Callable[[list[int]], dict[int, float | None]],
+                 params: MatchParams) -> list[VideoMatch]:
     if len(query.times) == 0 or len(search) == 0:
         return []
-    found = [search.range_search(hashes, params.radius) for _, hashes in query.views]
-    q_idx, r_idx, dist = (np.concatenate(parts) for parts in zip(*found))
-    view_of_pair = np.concatenate([np.full(len(f[0]), i) for i, f in enumerate(found)])
-    video_of_pair = frames.video_ids[r_idx]
+    # One search for every view: the views' rows are stacked and told apart after.
+    stacked = np.concatenate([hashes for _, hashes in query.views])
+    found = search.range_search(stacked, params.radius)
+    frames_per_view = len(query.times)
+    q_idx = found.query_rows % frames_per_view
+    view_of_pair = found.query_rows // frames_per_view
+    video_of_pair, ref_times, dist = found.video_ids, found.times, found.distances
+    candidates = np.unique(video_of_pair)
+    durations = durations_of([int(v) for v in candidates])
     matches = []
-    for video_id in np.unique(video_of_pair):
+    for video_id in candidates:
         sel = video_of_pair == video_id
-        found = _align_video(int(video_id), query, q_idx[sel], frames.times[r_idx[sel]],
+        found = _align_video(int(video_id), query, q_idx[sel], ref_times[sel],
                              dist[sel], view_of_pair[sel], durations.get(int(video_id)), params)
         if found is not None and found.score >= params.score_threshold:
             matches.append(found)
@@ -249,6 +256,11 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
         word = "sped up" if m.speed > 1 else "slowed down"
         found.append(Relation("speed_changed", f"{word}: {m.speed:.2f} reference seconds per "
                                                "query second", m.speed))
+    if m.view.overlay is not None:
+        found.append(Relation(
+            "overlaid", f"matched only once static graphics (captions, text, logos, stickers) "
+                        f"covering {m.view.overlay_area:.0%} of the picture were filled in",
+            round(m.view.overlay_area, 4)))
     if m.view.name.startswith("region"):
         b = m.view.box
         found.append(Relation(

@@ -4,19 +4,21 @@ feeds batch alike. Data flows one way: fetch -> keyframes -> hashing -> index
 """
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .config import Settings
+from .errors import ProvenanceError
 from .fetch import FetchedMedia, fetch
-from .hamming import HammingSearch
+from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import Index
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
-from .views import query_views
 
 
 @dataclass(frozen=True)
@@ -30,18 +32,18 @@ class AddOutcome:
 def add(source: str, index: Index, settings: Settings) -> AddOutcome:
     """Index one source; the same content seen again only adds a sighting."""
     media = fetch(source, settings)
-    return add_fetched(media, index, settings)
+    return add_fetched(media, None, index, settings)
 
 
-def add_fetched(media: FetchedMedia, index: Index, settings: Settings,
-                hashed: HashedVideo | None = None) -> AddOutcome:
+def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
+                settings: Settings) -> AddOutcome:
     known = index.video_id_for(media.sha256)
     if known is not None:
         added = index.add_sighting(known, media.metadata)
         record = index.video(known)
         return AddOutcome(media.metadata.source, "new sighting" if added else "already indexed",
                           known, record.keyframe_count if record else 0)
-    hashed = hashed or hash_video(media, settings, hasher_for(index.scheme))
+    hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     video_id = index.add_video(
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
         height=hashed.info.height, container_tags=hashed.info.tags, times=hashed.times,
@@ -50,17 +52,68 @@ def add_fetched(media: FetchedMedia, index: Index, settings: Settings,
     return AddOutcome(media.metadata.source, "added", video_id, len(hashed.times))
 
 
+# Decoding sets the pace of a batch: two videos are fetched and hashed at once in
+# worker processes (one per core) while this process writes to the index, in
+# the order given.
+BATCH_WORKERS = 2
+
+
+def add_many(sources: list[str], index: Index, settings: Settings
+             ) -> Iterator[tuple[str, AddOutcome | ProvenanceError]]:
+    """Index each source, yielding (source, outcome or the error that stopped it) in order."""
+    if len(sources) < 2:
+        for source in sources:
+            try:
+                yield source, add(source, index, settings)
+            except ProvenanceError as exc:
+                yield source, exc
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # spawn: a forked copy of this process would share its SQLite connection.
+    with ProcessPoolExecutor(BATCH_WORKERS, mp_context=get_context("spawn")) as pool:
+        window = BATCH_WORKERS * 2
+        futures = collections.deque(pool.submit(_fetch_and_hash, s, settings, index.scheme)
+                                    for s in sources[:window])
+        waiting = collections.deque(sources[window:])
+        for source in sources:
+            media_or_error = futures.popleft().result()
+            if waiting:
+                futures.append(pool.submit(_fetch_and_hash, waiting.popleft(), settings,
+                                           index.scheme))
+            if isinstance(media_or_error, ProvenanceError):
+                yield source, media_or_error
+                continue
+            try:
+                yield source, add_fetched(*media_or_error, index, settings)
+            except ProvenanceError as exc:
+                yield source, exc
+
+
+def _fetch_and_hash(source: str, settings: Settings, scheme: str
+                    ) -> tuple[FetchedMedia, HashedVideo] | ProvenanceError:
+    try:
+        media = fetch(source, settings)
+        return media, hash_video(media, settings, hasher_for(scheme), for_query=False)
+    except ProvenanceError as exc:
+        return exc
+
+
+def refresh_search(index: Index) -> None:
+    """Bring the on-disk search structure up to date now, so the next check need not."""
+    FrameSearch.open(index)
+
+
 def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[VideoMatch]:
-    frames = index.frame_arrays()
-    durations = index.durations()
     keep = thin_out(hashed.times, settings.query_interval_s)
     query = QueryFrames(np.array(hashed.times)[keep],
-                        [(view, hashed.views[view.name][keep]) for view in query_views(hashed.box, hashed.regions)],
+                        [(view, hashed.views[view.name][keep]) for view in hashed.view_specs],
                         hashed.duration_s)
     params = MatchParams(radius=settings.radius_for(index.scheme.split("-")[0]),
                          score_threshold=settings.match_score_threshold,
                          query_interval_s=settings.query_interval_s)
-    return find_matches(query, frames, HammingSearch(frames.hashes), durations, params)
+    return find_matches(query, FrameSearch.open(index), index.durations, params)
 
 
 def thin_out(times: list[float], interval: float) -> np.ndarray:
@@ -80,7 +133,7 @@ def check(source: str, index: Index, settings: Settings, *, add_after: bool = Fa
     matches = match_hashed(hashed, index, settings)
     report = build_report(hashed, matches, index, settings)
     if add_after:
-        add_fetched(media, index, settings, hashed)
+        add_fetched(media, hashed, index, settings)
     return report
 
 

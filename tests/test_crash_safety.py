@@ -9,7 +9,9 @@ the index opens, during migrations (every sixth run starts a new index), while
 ffmpeg decodes, between videos and inside the write transaction. After every kill:
 the index opens, passes PRAGMA integrity_check, holds every video whose `added` line
 was printed, and each video row has exactly keyframe_count keyframe rows (and any
-second view of them complete) and at least one sighting.
+second view of them complete) and at least one sighting; and the on-disk search
+structure (written at the end of every add, so also killed mid-write) finds
+exactly what a full scan of SQLite finds.
 """
 from __future__ import annotations
 
@@ -25,7 +27,12 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
 from hostile import half_indexed_videos, say
+
+from provenance.frame_search import FrameSearch
+from provenance.hamming import HammingSearch
+from provenance.index import Index
 
 RUNS = 24
 PER_RUN = 4
@@ -86,9 +93,19 @@ def _check_index(db: Path, printed_added: set[str]) -> dict[str, int]:
         orphans += conn.execute("SELECT count(*) FROM sightings WHERE video_id NOT IN"
                                 " (SELECT id FROM videos)").fetchone()[0]
         assert orphans == 0
-        return {"videos": conn.execute("SELECT count(*) FROM videos").fetchone()[0]}
+        videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]
     finally:
         conn.close()
+    with Index(db) as index:
+        frames = index.frame_arrays()
+        if len(frames.hashes):
+            queries = frames.hashes[::3] ^ np.uint64(0b1011)  # 3 bits from indexed frames
+            q, r, d = HammingSearch(frames.hashes).range_search(queries, 31)
+            found = FrameSearch.open(index).range_search(queries, 31)
+            assert sorted(zip(found.query_rows.tolist(), found.video_ids.tolist(),
+                              found.distances.tolist())) == \
+                sorted(zip(q.tolist(), frames.video_ids[r].tolist(), d.tolist()))
+    return {"videos": videos}
 
 
 def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
@@ -96,15 +113,21 @@ def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
     started = time.monotonic()
     # How long an uninterrupted add of one batch takes here (the kill window): the
     # slower of two, so that the window covers the whole add on a busy machine.
-    typical = 0.0
+    # Batches hash in parallel, so results arrive close together: half the kills are
+    # aimed at the stretch between the first and the last "added" line.
+    typical, reporting = 0.0, (0.0, 0.0)
     for attempt in range(2):
         t0 = time.monotonic()
-        done = subprocess.run(_command(tmp_path / f"probe{attempt}" / "index.db",
-                                       clips[:PER_RUN]), capture_output=True, text=True,
-                              timeout=120, stdin=subprocess.DEVNULL)
-        typical = max(typical, time.monotonic() - t0)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.count("added ") == PER_RUN
+        proc = subprocess.Popen(_command(tmp_path / f"probe{attempt}" / "index.db",
+                                         clips[:PER_RUN]), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        lines = [(time.monotonic() - t0, line) for line in proc.stdout]
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0, err
+        if time.monotonic() - t0 > typical:
+            typical = time.monotonic() - t0
+            reporting = (lines[0][0], lines[-1][0])
+        assert sum("added " in line for _, line in lines) == PER_RUN
 
     db = None
     confirmed: dict[Path, set[str]] = {}  # per index: every source printed as added
@@ -114,7 +137,7 @@ def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
             db = tmp_path / f"index{run:02d}" / "index.db"
             confirmed[db] = set()
         batch = clips[run * (PER_RUN - 1): run * (PER_RUN - 1) + PER_RUN]
-        delay = rng.uniform(0, typical)
+        delay = rng.uniform(0, typical) if run % 2 else rng.uniform(*reporting)
         proc = subprocess.Popen(_command(db, batch), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -146,7 +169,7 @@ def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
                  f"confirmed before a kill, 0 lost; add of {PER_RUN} clips takes "
                  f"{typical:.1f} s; {elapsed:.0f} s in all (seed {SEED})")
     assert summary["runs"] >= 20
-    assert summary["killed"] >= RUNS // 2, summary  # the delays do interrupt most runs
+    assert summary["killed"] >= RUNS // 3, summary  # the delays do interrupt many runs
     assert summary["mid_batch"] >= 3, summary  # and some land between videos
 
 

@@ -36,8 +36,11 @@ def samples_index(tmp_path_factory) -> Path:
 
 def copy_index(template: Path, db: Path) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
-    for part in template.parent.glob(template.name + "*"):  # with -wal and -shm if any
-        shutil.copy(part, db.parent / (db.name + part.name[len(template.name):]))
+    # The search structure (.search/) is left behind: the copy rebuilds its own.
+    for suffix in ("", "-wal", "-shm"):
+        part = template.with_name(template.name + suffix)
+        if part.is_file():
+            shutil.copy(part, db.with_name(db.name + suffix))
 
 
 @pytest.fixture

@@ -1,0 +1,403 @@
+"""The on-disk search structure over the indexed frame hashes (part of the index stage).
+
+Contract: ``FrameSearch.open(index)`` returns a searcher that is current with the
+SQLite index; ``range_search(queries, radius)`` returns every (query row, video
+id, frame time, distance) with distance <= radius: exactly what a brute-force
+scan of every stored hash returns (``hamming.HammingSearch`` is that scan, and
+the tests hold the two equal). SQLite stays the source of truth; this structure
+is derived from it and rebuilt from it when missing, damaged or stale.
+
+Why a multi-index hash (Norouzi et al., "Fast search in Hamming space with
+multi-index hashing"): split the hash into m chunks of 16 bits; two hashes
+within r bits differ by at most floor(r/m) bits in at least one chunk
+(pigeonhole), so probing each chunk's table with every key within floor(r/m)
+bits finds every match and only then are candidates compared on all bits. PDQ
+(256 bits, r=31): 16 tables, 17 keys each. pHash (64 bits, r=10): 4 tables,
+137 keys each.
+
+Layout, in ``<db>.search/``: immutable segments (numpy files opened memory-mapped,
+so opening costs milliseconds whatever the size) and ``manifest.json`` naming
+the segments and the last change of the index's ``frame_log`` they include. New
+videos become a new small segment; segments merge when the newer one reaches
+half the size of the one before (as in a log-structured merge tree), so there
+are O(log n) segments and each row is rewritten O(log n) times. A removal
+rewrites the segments that hold the video. Writers serialise on a lock file;
+readers never lock: files are replaced by rename, and a reader that raced a
+merge simply reads the manifest again. If the folder cannot be written
+(read-only or full disk) the missing part is built in memory for this run.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import combinations
+from math import comb
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .config import SCHEME_RADIUS
+from .index import Index
+
+MIN_CHUNK_BITS = 16
+MAX_CHUNK_BITS = 22  # 2**22 offsets per table: 16 MB
+FORMAT_VERSION = 2
+# Bounds the candidate arrays of one block of queries (~40 bytes each).
+_CANDIDATES_PER_BLOCK = 500_000
+SEARCH_THREADS = 2
+
+
+@dataclass(frozen=True)
+class Found:
+    query_rows: np.ndarray  # int64, row of the query hash
+    video_ids: np.ndarray  # int64
+    times: np.ndarray  # float64 seconds since the indexed video's first frame
+    distances: np.ndarray  # int32
+
+
+def _empty() -> Found:
+    return Found(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32))
+
+
+@functools.cache
+def probe_masks(width: int, max_flips: int) -> np.ndarray:
+    """Every ``width``-bit mask with at most ``max_flips`` bits set."""
+    masks = [0]
+    for flips in range(1, max_flips + 1):
+        masks += [sum(1 << b for b in bits) for bits in combinations(range(width), flips)]
+    return np.array(masks, dtype=np.uint64)
+
+
+def plan_chunks(bits: int, rows: int, radius: int) -> list[int]:
+    """Chunk widths that minimise the expected work of a search at ``radius``:
+    keys probed plus candidates checked. Wider chunks mean fewer candidates and
+    more keys; a table of 2**width offsets must stay small next to the segment,
+    so widths grow with log2(rows) (from 16 up to MAX_CHUNK_BITS): the work per
+    query then grows well below linearly with the index."""
+    widest = int(min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, np.ceil(np.log2(max(rows, 2))))))
+    best, best_cost = [], float("inf")
+    for tables in range(-(-bits // widest), bits // 8 + 1):
+        widths = [bits // tables + (1 if i < bits % tables else 0) for i in range(tables)]
+        flips = radius // tables
+        keys = [sum(comb(w, k) for k in range(flips + 1)) for w in widths]
+        cost = sum(k * (1 + rows / 2**w) for k, w in zip(keys, widths))
+        if cost < best_cost:
+            best, best_cost = widths, cost
+    return best
+
+
+def chunk_values(hashes: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """(n, tables) uint64: consecutive bit fields of each hash, ``widths`` long."""
+    out = np.empty((len(hashes), len(widths)), np.uint64)
+    position = 0
+    for table, width in enumerate(int(w) for w in widths):
+        word, shift = divmod(position, 64)
+        value = hashes[:, word] >> np.uint64(shift)
+        if shift + width > 64:  # the field runs on into the next word
+            value |= hashes[:, word + 1] << np.uint64(64 - shift)
+        out[:, table] = value & np.uint64((1 << width) - 1)
+        position += width
+    return out
+
+
+class Segment:
+    """n rows: hashes, video ids, times and one sorted posting table per chunk."""
+
+    _FILES = ("hashes", "video_ids", "times", "widths", "offsets", "postings")
+
+    def __init__(self, hashes: np.ndarray, video_ids: np.ndarray, times: np.ndarray,
+                 widths: np.ndarray, offsets: np.ndarray, postings: np.ndarray) -> None:
+        self.hashes, self.video_ids, self.times = hashes, video_ids, times
+        self.widths, self.offsets, self.postings = widths, offsets, postings
+        # Where each table's 2**width + 1 offsets start in the flat offsets array.
+        sizes = [(1 << int(w)) + 1 for w in widths]
+        self.table_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    @classmethod
+    def build(cls, hashes: np.ndarray, video_ids: np.ndarray, times: np.ndarray,
+              radius: int) -> "Segment":
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        if len(hashes) >= 2**32 or (len(video_ids) and int(np.max(video_ids)) >= 2**31):
+            raise ValueError("a segment holds under 2**32 rows of video ids under 2**31")
+        widths = np.array(plan_chunks(64 * hashes.shape[1], len(hashes), radius), np.int64)
+        values = chunk_values(hashes, widths)
+        offsets, postings = [], np.empty((len(widths), len(hashes)), np.uint32)
+        for table, width in enumerate(int(w) for w in widths):
+            keys = values[:, table]
+            postings[table] = np.argsort(keys)
+            counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
+            offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32))
+        return cls(hashes, np.ascontiguousarray(video_ids, np.int32),
+                   np.ascontiguousarray(times, np.float32), widths,
+                   np.concatenate(offsets), postings)
+
+    def save(self, folder: Path) -> None:
+        for name in self._FILES:
+            np.save(folder / f"{name}.npy", getattr(self, name))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Segment":
+        return cls(*(np.load(folder / f"{name}.npy", mmap_mode="r") for name in cls._FILES))
+
+    def without(self, video_id: int, radius: int) -> "Segment":
+        keep = np.asarray(self.video_ids) != video_id
+        return Segment.build(np.asarray(self.hashes)[keep], np.asarray(self.video_ids)[keep],
+                             np.asarray(self.times)[keep], radius)
+
+    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query rows, segment rows, distances) of every row within ``radius``."""
+        n = len(self)
+        if n == 0 or len(queries) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+        widths = [int(w) for w in self.widths]
+        flips = radius // len(widths)  # pigeonhole: some chunk is this close
+        masks = [probe_masks(w, flips) for w in widths]
+        postings = self.postings.reshape(-1)
+        expected = max(1.0, sum(len(m) * (1 + n / 2**w) for m, w in zip(masks, widths)))
+        step = max(1, int(_CANDIDATES_PER_BLOCK / expected))
+        found_q, found_r = [], []
+        for first in range(0, len(queries), step):
+            block = queries[first:first + step]
+            values = chunk_values(block, self.widths)
+            # Flat offset positions of every probed key: (queries, keys of all tables).
+            keys = np.concatenate([(values[:, [t]] ^ masks[t][None, :]).astype(np.int64)
+                                   + self.table_starts[t] for t in range(len(widths))], axis=1)
+            starts = self.offsets[keys].astype(np.int64)
+            lengths = (self.offsets[keys + 1].astype(np.int64) - starts).ravel()
+            # Each table's postings follow the previous table's in the flat array.
+            table_of_key = np.concatenate([np.full(len(m), t) for t, m in enumerate(masks)])
+            starts = (starts + table_of_key[None, :] * n).ravel()
+            total = int(lengths.sum())
+            if total == 0:
+                continue
+            owner = np.repeat(np.repeat(np.arange(len(block)), keys.shape[1]), lengths)
+            # Positions run start, start+1, ... within each probed bucket.
+            run_start = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+            rows = postings[run_start + np.arange(total)].astype(np.int64)
+            dist = np.bitwise_count(self.hashes[rows] ^ block[owner]).sum(axis=1, dtype=np.int32)
+            hit = dist <= radius
+            # A row found through several chunks is reported once.
+            pairs = np.unique(np.stack([owner[hit], rows[hit]]), axis=1)
+            found_q.append(pairs[0] + first)
+            found_r.append(pairs[1])
+        if not found_q:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+        q, r = np.concatenate(found_q), np.concatenate(found_r)
+        return q, r, np.bitwise_count(self.hashes[r] ^ queries[q]).sum(axis=1, dtype=np.int32)
+
+
+class FrameSearch:
+    """Every indexed hash, searchable; see the module's contract."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = [s for s in segments if len(s)]
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+    def range_search(self, queries: np.ndarray, radius: int) -> Found:
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        if len(queries) == 0 or not self.segments:
+            return _empty()
+        # Identical query hashes (still footage) are searched once.
+        unique, inverse = np.unique(queries, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        # numpy lets go of the GIL while it gathers and counts: one thread per core.
+        halves = np.array_split(np.arange(len(unique)), SEARCH_THREADS)
+
+        def search_part(rows: np.ndarray) -> list[tuple]:
+            found = []
+            for segment in self.segments:
+                q, r, d = segment.search(unique[rows], radius)
+                found.append((rows[q], np.asarray(segment.video_ids)[r].astype(np.int64),
+                              np.asarray(segment.times)[r].astype(np.float64), d))
+            return found
+
+        with ThreadPoolExecutor(SEARCH_THREADS) as pool:
+            parts = [part for found in pool.map(search_part, halves) for part in found]
+        q, vid, t, d = (np.concatenate(x) for x in zip(*parts))
+        # Fan each unique query hash's hits back out to every query row it stands for.
+        order = np.argsort(inverse, kind="stable")
+        first = np.searchsorted(inverse[order], np.arange(len(unique)))
+        counts = np.bincount(inverse, minlength=len(unique))
+        per_hit = counts[q]
+        hit = np.repeat(np.arange(len(q)), per_hit)
+        offset_in_group = np.arange(len(hit)) - np.repeat(np.cumsum(per_hit) - per_hit, per_hit)
+        rows = order[np.repeat(first[q], per_hit) + offset_in_group]
+        return Found(rows.astype(np.int64), vid[hit], t[hit], d[hit])
+
+    # -- keeping it current with SQLite -------------------------------------------
+
+    @classmethod
+    def open(cls, index: Index) -> "FrameSearch":
+        """The searcher for ``index``, brought up to date with its latest change."""
+        store = _Store(Path(str(index.path) + ".search"), index)
+        manifest = store.read_manifest()
+        if manifest is not None and manifest["generation"] == index.generation():
+            try:
+                return cls([Segment.load(store.folder / name) for name in manifest["segments"]])
+            except (OSError, ValueError):
+                pass  # a writer merged a segment since we read the manifest, or damage
+        return cls(store.sync())
+
+
+class _Store:
+    def __init__(self, folder: Path, index: Index) -> None:
+        self.folder, self.index = folder, index
+        # Tables are laid out for the scheme's default radius; any other radius
+        # searches exactly too, only with more or less work.
+        self.radius = SCHEME_RADIUS[index.scheme.split("-")[0]]
+
+    def read_manifest(self) -> dict | None:
+        try:
+            manifest = json.loads((self.folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if (not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION
+                or manifest.get("index_uuid") != self.index.uuid
+                or manifest.get("scheme") != self.index.scheme
+                or not isinstance(manifest.get("generation"), int)
+                or not isinstance(manifest.get("segments"), list)):
+            return None
+        return manifest
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(exist_ok=True)
+        with open(self.folder / "lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def sync(self) -> list[Segment]:
+        try:
+            with self._locked():
+                return self._sync_on_disk()
+        except OSError:
+            pass  # read-only folder or full disk: this run builds what it needs in memory
+        manifest = self.read_manifest()
+        segments: list[Segment] = []
+        generation = 0
+        if manifest is not None and manifest["generation"] <= self.index.generation():
+            with contextlib.suppress(OSError, ValueError):
+                segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
+                generation = manifest["generation"]
+        segments, _ = self._replay(segments, generation)
+        return segments
+
+    def _sync_on_disk(self) -> list[Segment]:
+        manifest = self.read_manifest()
+        names: list[str] = []
+        generation = 0
+        if manifest is not None and manifest["generation"] <= self.index.generation():
+            try:
+                segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
+                names, generation = list(manifest["segments"]), manifest["generation"]
+            except (OSError, ValueError):
+                segments = []  # damaged: rebuild everything from SQLite
+        else:
+            segments = []
+        old = dict(zip(names, segments))
+        segments, generation = self._replay(segments, generation)
+        kept = {id(s): name for name, s in old.items()}
+        new_names = []
+        for segment in segments:
+            name = kept.get(id(segment))
+            if name is None:
+                name = self._write(segment)
+            new_names.append(name)
+        self._write_manifest(new_names, generation)
+        for name in set(names) - set(new_names):
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+        self._remove_orphans(set(new_names))
+        return segments
+
+    def _replay(self, segments: list[Segment], generation: int) -> tuple[list[Segment], int]:
+        """Apply the index's changes after ``generation`` to ``segments``."""
+        changes = self.index.changes_since(generation)
+        pending: list[int] = []
+        for change_generation, video_id, change in changes:
+            if change == "add":
+                pending.append(video_id)
+            else:
+                segments = self._flush(segments, pending)
+                pending = []
+                segments = [s.without(video_id, self.radius)
+                            if video_id in np.asarray(s.video_ids) else s
+                            for s in segments]
+            generation = change_generation
+        segments = self._flush(segments, pending)
+        return [s for s in segments if len(s)], generation
+
+    def _flush(self, segments: list[Segment], video_ids: list[int]) -> list[Segment]:
+        if not video_ids:
+            return segments
+        # SQLite is read a slice of videos at a time; the new rows become one segment.
+        parts = [self.index.frames_of_videos(video_ids[start:start + 5_000])
+                 for start in range(0, len(video_ids), 5_000)]
+        hashes = np.concatenate([p.hashes for p in parts])
+        if len(hashes) == 0:
+            return segments
+        new = Segment.build(hashes, np.concatenate([p.video_ids for p in parts]),
+                            np.concatenate([p.times for p in parts]), self.radius)
+        return _merged(segments + [new], self.radius)
+
+    def _write(self, segment: Segment) -> str:
+        name = f"segment-{uuid.uuid4().hex}"
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.folder))
+        try:
+            segment.save(staging)
+            for file in staging.iterdir():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+            os.rename(staging, self.folder / name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return name
+
+    def _write_manifest(self, names: list[str], generation: int) -> None:
+        manifest = {"format": FORMAT_VERSION, "index_uuid": self.index.uuid,
+                    "scheme": self.index.scheme, "generation": generation, "segments": names}
+        staging = self.folder / f".manifest-{uuid.uuid4().hex}"
+        try:
+            with open(staging, "w") as handle:
+                json.dump(manifest, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, self.folder / "manifest.json")
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+
+    def _remove_orphans(self, live: set[str]) -> None:
+        # Left by a writer killed mid-write; we hold the lock, so none is in progress.
+        for entry in self.folder.iterdir():
+            if entry.name.startswith((".staging-", ".manifest-")) or (
+                    entry.name.startswith("segment-") and entry.name not in live):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def _merged(segments: list[Segment], radius: int) -> list[Segment]:
+    """Merge the newest segments while the newer is at least half the older's size."""
+    while len(segments) >= 2 and 2 * len(segments[-1]) >= len(segments[-2]):
+        older, newer = segments[-2], segments[-1]
+        segments = segments[:-2] + [Segment.build(
+            np.concatenate([np.asarray(older.hashes), np.asarray(newer.hashes)]),
+            np.concatenate([np.asarray(older.video_ids), np.asarray(newer.video_ids)]),
+            np.concatenate([np.asarray(older.times), np.asarray(newer.times)]), radius)]
+    return segments
