@@ -146,7 +146,10 @@ def watch(settings: Settings, config_path: Path | None, *, feed_names: list[str]
             return _dry_run(feeds, settings, since, max_items)
         reports = Path(reports_dir or config.reports_dir or "reports")
         with run_lock(settings.db_path), pipeline.default_index(settings) as index:
-            return _Run(config, settings, index, reports, since, max_items).run(feeds)
+            summary = _Run(config, settings, index, reports, since, max_items).run(feeds)
+            # Indexed now, so the next journalist's check need not catch up.
+            pipeline.refresh_search(index)
+            return summary
     finally:
         if restore:
             restore()

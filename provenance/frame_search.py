@@ -8,12 +8,13 @@ the tests hold the two equal). SQLite stays the source of truth; this structure
 is derived from it and rebuilt from it when missing, damaged or stale.
 
 Why a multi-index hash (Norouzi et al., "Fast search in Hamming space with
-multi-index hashing"): split the hash into m chunks of 16 bits; two hashes
-within r bits differ by at most floor(r/m) bits in at least one chunk
-(pigeonhole), so probing each chunk's table with every key within floor(r/m)
-bits finds every match and only then are candidates compared on all bits. PDQ
-(256 bits, r=31): 16 tables, 17 keys each. pHash (64 bits, r=10): 4 tables,
-137 keys each.
+multi-index hashing"): split the hash into m chunks; two hashes within r bits
+differ by at most floor(r/m) bits in at least one chunk (pigeonhole), so probing
+each chunk's table with every key within floor(r/m) bits of the query's chunk
+finds every match, and only those candidates are compared on all bits. Chunks
+widen with the segment (16 bits up to a million rows, 21-22 bits beyond: PDQ at
+r=31 then probes 12 tables with ~250 keys each and checks ~10,000 candidates per
+query hash at 10 million rows), so the work grows far slower than the index.
 
 Layout, in ``<db>.search/``: immutable segments (numpy files opened memory-mapped,
 so opening costs milliseconds whatever the size) and ``manifest.json`` naming
@@ -22,8 +23,8 @@ videos become a new small segment; segments merge when the newer one reaches
 half the size of the one before (as in a log-structured merge tree), so there
 are O(log n) segments and each row is rewritten O(log n) times. A removal
 rewrites the segments that hold the video. Writers serialise on a lock file;
-readers never lock: files are replaced by rename, and a reader that raced a
-merge simply reads the manifest again. If the folder cannot be written
+readers of a current manifest never lock (files are replaced by rename); a reader
+that raced a merge, or finds the structure behind, takes the lock and catches up. If the folder cannot be written
 (read-only or full disk) the missing part is built in memory for this run.
 """
 from __future__ import annotations

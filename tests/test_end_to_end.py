@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 
@@ -49,6 +50,24 @@ def test_trimmed_reencoded_repost_lists_exactly_its_source(indexed):
     assert 0.25 < match["reference_coverage"] < 0.6
     assert match["matched_frames"] >= 4
     assert report["earliest_sighting"]["sighting"]["source"] == str(SAMPLES / "big-buck-bunny.mp4")
+
+
+def test_meme_captioned_copy_is_found_and_reported_as_overlaid(indexed, tmp_path):
+    _, env = indexed
+    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
+                          text=True).stdout.strip()
+    assert font.endswith(".ttf"), "no bold font for drawtext: make system-deps installs DejaVu"
+    text = (f"drawtext=fontfile={font}:x=(w-tw)/2:fontsize=h/12:fontcolor=white:borderw=3:"
+            "bordercolor=black")
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "meme.mp4",
+                       vf=f"{text}:text='WHEN THE BUNNY':y=h*0.04,{text}:text='SEES IT COMING':y=h*0.86")
+    report = check_json(env, query)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "big-buck-bunny.mp4")]
+    relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
+    # The two lines of text cover a few percent of the picture.
+    assert 0.02 < relations["overlaid"] < 0.2, relations
+    start, end = report["matches"][0]["reference_segment"]
+    assert start <= 0.5 and end >= 9.0
 
 
 def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
