@@ -140,8 +140,8 @@ def region_proposals(frames: list[np.ndarray]) -> list[Box]:
         return []
     seams_h, seams_v = _seams(np.stack(frames[:BOX_FRAMES]).astype(np.float32))
     h, w = seams_h.shape
-    rows = sorted(set(_lines(seams_h) + [0, h - 1]))
-    cols = sorted(set(_lines(seams_v.T) + [0, w - 1]))
+    rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
+    cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
     found = []
     for i, top in enumerate(rows):
         for bottom in rows[i + 1:]:
@@ -197,6 +197,16 @@ def _lines(strong: np.ndarray) -> list[int]:
         if len(picked) == MAX_LINES:
             break
     return picked
+
+
+def _refined(strong: np.ndarray, lines: list[int]) -> list[int]:
+    """Each line moved to the neighbouring row with the most seam pixels: lines are
+    found on rows merged in pairs, and a box one pixel off costs ~30 bits."""
+    out = []
+    for row in lines:
+        candidates = [r for r in (row - 1, row, row + 1) if 0 < r < strong.shape[0] - 1]
+        out.append(max(candidates, key=lambda r: (int(strong[r].sum()), r == row)))
+    return out
 
 
 def _longest_run(line: np.ndarray) -> int:

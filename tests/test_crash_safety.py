@@ -35,6 +35,7 @@ from provenance.hamming import HammingSearch
 from provenance.index import Index
 
 RUNS = 24
+EXTRA_RUNS = 12
 PER_RUN = 4
 SEED = int(os.environ.get("PROVENANCE_CRASH_SEED", "20240601"))
 
@@ -132,12 +133,17 @@ def test_sigkill_during_add_never_corrupts_or_loses(clips, tmp_path, request):
     db = None
     confirmed: dict[Path, set[str]] = {}  # per index: every source printed as added
     summary = {"runs": 0, "killed": 0, "mid_batch": 0, "added_before_kill": 0}
-    for run in range(RUNS):
-        if run % 6 == 0:  # a new index now and then: kills during creation and migration
+    for run in range(RUNS + EXTRA_RUNS):
+        if run >= RUNS and summary["mid_batch"] >= 3:
+            break
+        # A new index now and then (kills during creation and migration); extra runs,
+        # made only while too few kills landed between videos, each get their own.
+        if run % 6 == 0 or run >= RUNS:
             db = tmp_path / f"index{run:02d}" / "index.db"
             confirmed[db] = set()
-        batch = clips[run * (PER_RUN - 1): run * (PER_RUN - 1) + PER_RUN]
-        delay = rng.uniform(0, typical) if run % 2 else rng.uniform(*reporting)
+        first = (run % RUNS) * (PER_RUN - 1)
+        batch = clips[first:first + PER_RUN]
+        delay = rng.uniform(0, typical) if run % 2 and run < RUNS else rng.uniform(*reporting)
         proc = subprocess.Popen(_command(db, batch), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
