@@ -211,74 +211,27 @@ def build_command(path: Path, settings: Settings, start_s: float = 0.0,
 
 
 # Decoding, not hashing, sets the pace: a long video is cut into spans decoded by
-# one ffmpeg each, two at a time (the machines have two cores). Spans start on
-# keyframes, read from the container's packet index: a span starting elsewhere
-# would decode, and throw away, the frames back to the keyframe before it (up to
-# 10 s with x264's defaults). A span's frames wait in memory until the spans
-# before it are through (<= ~25 MB per span).
+# one ffmpeg each, two at a time (the machines have two cores). A span's frames
+# wait in memory until the spans before it are through (<= ~25 MB per span).
+# Spans are cut at fixed fractions of the duration, not on keyframes: the 0.25 s
+# sampling restarts where a span starts, and a re-encoded copy (same duration,
+# other keyframes) must restart at the same instant to be sampled alike. Cutting
+# on keyframes saved the decoding back to the keyframe before each cut but lost
+# 7 copies in bench/accuracy whose samples then fell 2 frames apart.
 PARALLEL_SPANS = 2
-# Every frame is decoded. Skipping the frames no other frame refers to (ffmpeg's
-# -skip_frame noref) saves a third of the decoding but costs recall: samples fall
-# on whatever reference frames each encoder left, and the 3-frame average then
-# spans a different stretch in each copy (bench/accuracy: encode family 95 % ->
-# 84 %, and one look-alike listed). Skipping all B-frames corrupts the P-frames
-# that refer to B-pyramid frames (15 bits of PDQ on average).
 MIN_SPLIT_S = 20.0
 MAX_SPAN_S = 90.0
-MIN_SPAN_S = 5.0
-# Past the keyframe's own time, so the seek lands on it and not on the one before.
-_SEEK_PAST_S = 0.0005
 
 
-def spans(path: Path, duration_s: float | None, settings: Settings) -> list[tuple[float, float | None]]:
+def spans(duration_s: float | None, settings: Settings) -> list[tuple[float, float | None]]:
     """(start, length) of each span; one open-ended span when not worth splitting."""
-    whole = [(0.0, None)]
     if not duration_s or duration_s < MIN_SPLIT_S:
-        return whole
+        return [(0.0, None)]
     duration_s = min(duration_s, settings.max_duration_s)
-    keyframes = keyframe_times(path)
-    if len(keyframes) < 2:
-        return whole
     count = max(PARALLEL_SPANS, int(np.ceil(duration_s / MAX_SPAN_S)))
-    cuts = []
-    for i in range(1, count):
-        nearest = float(keyframes[np.argmin(np.abs(keyframes - i * duration_s / count))])
-        if nearest - (cuts[-1] if cuts else 0.0) >= MIN_SPAN_S and duration_s - nearest >= MIN_SPAN_S:
-            cuts.append(nearest)
-    if not cuts:
-        return whole
-    starts = [0.0] + [c + _SEEK_PAST_S for c in cuts]
+    length = duration_s / count
     # The last span is open-ended: a container's duration can be a little short.
-    return [(start, (starts[i + 1] - start) if i + 1 < len(starts) else None)
-            for i, start in enumerate(starts)]
-
-
-def keyframe_times(path: Path) -> np.ndarray:
-    """Presentation times of the video's keyframes, from the packet index (no decoding),
-    relative to the stream's first packet; empty when unknown."""
-    import subprocess
-
-    exe = ffprobe_exe()
-    if exe is None:
-        return np.zeros(0)
-    done = subprocess.run(
-        [exe, "-v", "error", "-protocol_whitelist", _PROTOCOLS, "-select_streams", "v:0",
-         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-    times, first = [], None
-    for line in done.stdout.splitlines():
-        pts, _, flags = line.partition(",")
-        try:
-            t = float(pts)
-        except ValueError:
-            continue
-        first = t if first is None else min(first, t)
-        if "K" in flags:
-            times.append(t)
-    if done.returncode != 0 or first is None:
-        return np.zeros(0)
-    # -ss counts from the stream's start, as does the t of every frame.
-    return np.array(sorted(times)) - first
+    return [(i * length, length if i < count - 1 else None) for i in range(count)]
 
 
 def extract(path: Path, settings: Settings, duration_s: float | None = None) -> Iterator[Keyframe]:
@@ -286,7 +239,7 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None) -> 
     from concurrent.futures import ThreadPoolExecutor
 
     path = Path(path).resolve()  # absolute: a name starting with '-' is never an option
-    plan = spans(path, duration_s, settings)
+    plan = spans(duration_s, settings)
     decoded, origin, errors = 0, None, []
     with ThreadPoolExecutor(PARALLEL_SPANS) as pool:
         # At most one span decoded ahead of the two running: memory stays bounded
