@@ -240,7 +240,7 @@ def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Ind
         size_bytes=hashed.media.size_bytes, duration_s=round(hashed.duration_s, 3),
         width=info.width, height=info.height, keyframe_count=len(hashed.times),
         media_path=printable_path(hashed.media.path), metadata=hashed.media.metadata)
-    stats = index.stats()
+    stats = index.summary()
     return Report(
         schema_version=SCHEMA_VERSION,
         created_at=now_utc(),
