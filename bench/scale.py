@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 
 from provenance import pipeline  # noqa: E402
 from provenance.config import load_settings  # noqa: E402
-from provenance.fetch import FetchedMedia, SourceMetadata  # noqa: E402
 from provenance.frame_search import FrameSearch  # noqa: E402
 from provenance.hamming import HammingSearch  # noqa: E402
 from provenance.hashing import hash_video, hasher_for  # noqa: E402

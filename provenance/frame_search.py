@@ -65,6 +65,9 @@ class Found:
     distances: np.ndarray  # int32
 
 
+_NO_HITS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
+
+
 def _empty() -> Found:
     return Found(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32))
 
@@ -161,7 +164,7 @@ class Segment:
         """(query rows, segment rows, distances) of every row within ``radius``."""
         n = len(self)
         if n == 0 or len(queries) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+            return _NO_HITS
         widths = [int(w) for w in self.widths]
         flips = radius // len(widths)  # pigeonhole: some chunk is this close
         masks = [probe_masks(w, flips) for w in widths]
@@ -194,7 +197,7 @@ class Segment:
             found_q.append(pairs[0] + first)
             found_r.append(pairs[1])
         if not found_q:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+            return _NO_HITS
         q, r = np.concatenate(found_q), np.concatenate(found_r)
         return q, r, np.bitwise_count(self.hashes[r] ^ queries[q]).sum(axis=1, dtype=np.int32)
 
@@ -287,41 +290,30 @@ class _Store:
                 return self._sync_on_disk()
         except OSError:
             pass  # read-only folder or full disk: this run builds what it needs in memory
-        manifest = self.read_manifest()
-        segments: list[Segment] = []
-        generation = 0
-        if manifest is not None and manifest["generation"] <= self.index.generation():
-            with contextlib.suppress(OSError, ValueError):
-                segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
-                generation = manifest["generation"]
+        _, segments, generation = self._current()
         segments, _ = self._replay(segments, generation)
         return segments
 
-    def _sync_on_disk(self) -> list[Segment]:
+    def _current(self) -> tuple[list[str], list[Segment], int]:
+        """The manifest's segments and generation; none (rebuild from SQLite) when the
+        manifest is missing, foreign, ahead of the index or names a damaged segment."""
         manifest = self.read_manifest()
-        names: list[str] = []
-        generation = 0
-        if manifest is not None and manifest["generation"] <= self.index.generation():
-            try:
-                segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
-                names, generation = list(manifest["segments"]), manifest["generation"]
-            except (OSError, ValueError):
-                segments = []  # damaged: rebuild everything from SQLite
-        else:
-            segments = []
-        old = dict(zip(names, segments))
+        if manifest is None or manifest["generation"] > self.index.generation():
+            return [], [], 0
+        try:
+            segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
+        except (OSError, ValueError):
+            return [], [], 0
+        return list(manifest["segments"]), segments, manifest["generation"]
+
+    def _sync_on_disk(self) -> list[Segment]:
+        names, segments, generation = self._current()
+        name_of = {id(segment): name for name, segment in zip(names, segments)}
         segments, generation = self._replay(segments, generation)
-        kept = {id(s): name for name, s in old.items()}
-        new_names = []
-        for segment in segments:
-            name = kept.get(id(segment))
-            if name is None:
-                name = self._write(segment)
-            new_names.append(name)
-        self._write_manifest(new_names, generation)
-        for name in set(names) - set(new_names):
-            shutil.rmtree(self.folder / name, ignore_errors=True)
-        self._remove_orphans(set(new_names))
+        # Segments the replay kept are already on disk; new ones are written.
+        live = [name_of.get(id(segment)) or self._write(segment) for segment in segments]
+        self._write_manifest(live, generation)
+        self._remove_orphans(set(live))  # merged-away segments included
         return segments
 
     def _replay(self, segments: list[Segment], generation: int) -> tuple[list[Segment], int]:
@@ -383,7 +375,8 @@ class _Store:
             raise
 
     def _remove_orphans(self, live: set[str]) -> None:
-        # Left by a writer killed mid-write; we hold the lock, so none is in progress.
+        # Segments no longer named, and files left by a writer killed mid-write; we
+        # hold the lock, so no write is in progress.
         for entry in self.folder.iterdir():
             if entry.name.startswith((".staging-", ".manifest-")) or (
                     entry.name.startswith("segment-") and entry.name not in live):

@@ -183,10 +183,10 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
         views = [v for v in query_views(box) if not v.mirrored]
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
+    overlay = next((v.overlay for v in views if v.overlay is not None), None)
     for batch in _batches(itertools.chain(head, frames), 64):
         times += [f.t for f in batch]
         details += [round(f.detail, 2) for f in batch]
-        overlay = next((v.overlay for v in views if v.overlay is not None), None)
         # Filled at full frame size: at hash size the fill matched 14 points fewer frames.
         filled = [fill_overlay(f.pixels, overlay) for f in batch] if overlay is not None else None
         for view in views:

@@ -354,17 +354,11 @@ class Index:
                                            sightings=[_sighting(s) for s in sightings]))
         return records
 
-    def durations(self, video_ids: list[int] | None = None) -> dict[int, float | None]:
+    def durations(self, video_ids: list[int]) -> dict[int, float | None]:
         with _translated(self.path, self.busy_timeout_s):
-            if video_ids is None:
-                return dict(self.db.execute("SELECT id, duration_s FROM videos").fetchall())
-            found: dict[int, float | None] = {}
-            for start in range(0, len(video_ids), 500):
-                chunk = [int(v) for v in video_ids[start:start + 500]]
-                found.update(self.db.execute(
-                    f"SELECT id, duration_s FROM videos WHERE id IN ({','.join('?' * len(chunk))})",
-                    chunk).fetchall())
-            return found
+            return {vid: duration for where, args in _id_chunks("id", video_ids)
+                    for vid, duration in self.db.execute(
+                        f"SELECT id, duration_s FROM videos {where}", args).fetchall()}
 
     # -- the change log the search structure replays ----------------------------
 
@@ -386,8 +380,7 @@ class Index:
 
     def frames_of_videos(self, video_ids: list[int]) -> FrameArrays:
         """Every stored hash (all views) of these videos, for the search structure."""
-        parts = [self._frames(f"WHERE video_id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-                 for chunk in (video_ids[i:i + 500] for i in range(0, len(video_ids), 500))]
+        parts = [self._frames(where, args) for where, args in _id_chunks("video_id", video_ids)]
         if not parts:
             return self._frames("WHERE 0", ())
         return FrameArrays(np.concatenate([p.video_ids for p in parts]),
@@ -442,6 +435,15 @@ class Index:
     def integrity_ok(self) -> bool:
         with _translated(self.path, self.busy_timeout_s):
             return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _id_chunks(column: str, video_ids: list[int],
+               size: int = 500) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """WHERE clauses on ``column`` over ``video_ids``, a few hundred at a time
+    (SQLite caps the number of bound parameters)."""
+    for start in range(0, len(video_ids), size):
+        chunk = tuple(int(v) for v in video_ids[start:start + size])
+        yield f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
 
 
 def _sighting(row: tuple) -> Sighting:

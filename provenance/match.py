@@ -14,10 +14,9 @@ many frames agree, so a lone coincidental frame never makes a match.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
-
-from typing import Callable
 
 from .frame_search import FrameSearch
 from .views import View
