@@ -174,7 +174,9 @@ def run_product(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path) -> 
                         "ref": by_source.get(src, src or f"video#{m.video.id}"),
                         "score": m.score, "seg": list(m.reference_segment),
                         "qseg": list(m.query_segment), "mirrored": m.alignment.mirrored,
-                        "speed": m.alignment.speed})
+                        "speed": m.alignment.speed, "frames": m.matched_frames,
+                        "distance": m.mean_distance,
+                        "relations": [r.kind for r in m.relations]})
             except Exception as exc:  # the product refusing a query is a miss, recorded
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
             rec["seconds"] = round(time.perf_counter() - t1, 4)

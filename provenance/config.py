@@ -41,9 +41,9 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Sampling: one frame every `sample_interval_s` plus every scene cut. The
     # indexed side is sampled densely because two copies never share a sampling
-    # phase and fast footage changes within a quarter second; queries use every
-    # `query_interval_s`, which keeps search cheap (bench/ has the figures).
-    sample_interval_s: float = 0.25
+    # phase and fast footage changes within an eighth of a second; queries use
+    # every `query_interval_s`, which keeps search cheap (bench/README.md).
+    sample_interval_s: float = 0.125
     query_interval_s: float = 0.25
     scene_threshold: float = 0.30
     # Frames under this detail score (0-100, see keyframes.detail_score) are
@@ -63,7 +63,7 @@ class Settings:
     # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
     # score a match needs to be listed, calibrated in bench/.
     match_radius: int | None = None
-    match_score_threshold: float = 0.55
+    match_score_threshold: float = 0.40
     quiet: bool = False
 
     def radius_for(self, algorithm: str) -> int:

@@ -20,8 +20,8 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
-from .views import (BOX_FRAMES, Box, View, content_box, fill_overlay, overlay_mask,
-                    query_views, region_proposals, render)
+from .views import (BOX_FRAMES, BOX_SECONDS, Box, View, content_box, fill_overlay, overlay_mask,
+                    query_views, region_proposals, render, rotation_of)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -167,17 +167,25 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     false, only in the views the index stores (the footage, and the whole picture
     when padding was found): half the hashing or less."""
     info = probe(media.path)
-    frames = extract(media.path, settings, info.duration_s)
+    frames = extract(media.path, settings, info.duration_s, info.frame_rate)
     # The first frames decide where the footage sits in the picture; the rest
     # stream through so that a long video never sits in memory.
-    head = list(itertools.islice(frames, BOX_FRAMES))
+    # Seconds, not frames: index and query are sampled at different rates and
+    # must find the same box.
+    head: list = []
+    for frame in frames:
+        head.append(frame)
+        if len(head) == BOX_FRAMES or frame.t >= BOX_SECONDS:
+            break
     if not head:
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
     box = content_box([f.pixels for f in head])
     if for_query:
-        regions = region_proposals([f.pixels for f in head])
-        views = query_views(box, regions, overlay_mask([f.pixels for f in head]))
+        pixels = [f.pixels for f in head]
+        regions = region_proposals(pixels)
+        rotation = rotation_of(pixels, info.width / info.height) if info.height else None
+        views = query_views(box, regions, overlay_mask(pixels), rotation)
     else:
         regions = []
         views = [v for v in query_views(box) if not v.mirrored]

@@ -284,10 +284,15 @@ class Index:
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
         views = [(0, hashes)] + ([(1, whole_picture)] if whole_picture is not None else [])
+        words_per_hash = int(self.scheme.split("-")[1]) // 64
         rows = []
         for view, view_hashes in views:
             if len(view_hashes) != len(times):
                 raise ValueError("every view needs one hash per keyframe")
+            # A wider hash would otherwise lose its extra words without a sound.
+            if view_hashes.ndim != 2 or view_hashes.shape[1] != words_per_hash:
+                raise ValueError(f"this index holds {self.scheme} hashes of {words_per_hash} "
+                                 f"64-bit words, not {view_hashes.shape[1:]}")
             for t, d, row in zip(times, details, view_hashes):
                 words = [to_signed(int(w)) for w in row] + [None] * (4 - len(row))
                 rows.append((len(rows), t, d, *words, view))

@@ -7,7 +7,10 @@ right on variable-frame-rate phone video). A frame is taken every
 ``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
 each cut, so index and query samples line up on content, not on the clock.
 Frames come through pipes as raw 256x256 grey pixels; nothing is written to
-disk. A long video is decoded in spans, two at a time, each with its own ffmpeg. Each frame is the average of itself and the two before it. Frames whose detail score is under ``min_detail`` are dropped.
+disk. A long video is decoded in spans, two at a time, each with its own ffmpeg.
+Each frame is the average of the frames shown in the ``TEMPORAL_MIX_S`` before
+it (itself included), whatever the frame rate. Frames whose detail score is
+under ``min_detail`` are dropped.
 """
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ from .config import Settings
 from .errors import BadInputError, DecodeError
 
 FRAME_SIZE = 256
-TEMPORAL_MIX_FRAMES = 3
+# Each sample averages the frames of this window, measured in time rather than
+# in frames, so that a 10 fps repost and its 24 fps original average alike
+# (three frames of each would mix 0.3 s against 0.125 s).
+TEMPORAL_MIX_S = 0.125
+MAX_MIX_FRAMES = 8
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
 _TOO_BIG = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
@@ -60,6 +67,7 @@ class MediaInfo:
     codec: str
     format_name: str
     tags: dict[str, str]
+    frame_rate: float | None = None  # frames per second, None when unknown (variable)
 
 
 @functools.cache
@@ -109,6 +117,7 @@ def probe(path: Path) -> MediaInfo:
         format_name=str(fmt.get("format_name", "")),
         tags={**{str(k): str(v) for k, v in fmt.get("tags", {}).items()},
               **{f"stream:{k}": str(v) for k, v in stream.get("tags", {}).items()}},
+        frame_rate=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")),
     )
     _check_dimensions(path, info)
     return info
@@ -155,7 +164,9 @@ def _probe_without_ffprobe(path: Path) -> MediaInfo:
         raise DecodeError(f"{path.name}: no video stream (audio-only or not a video)")
     dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", out)
     duration = (int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3])) if dur else None
-    info = MediaInfo(duration, int(match[2]), int(match[3]), match[1], "", {})
+    fps = re.search(r"Stream #\S+.*?: Video: .*?, ([\d.]+) fps", out)
+    info = MediaInfo(duration, int(match[2]), int(match[3]), match[1], "", {},
+                     _rate(fps[1]) if fps else None)
     _check_dimensions(path, info)
     return info
 
@@ -185,12 +196,21 @@ def detail_score(pixels: np.ndarray) -> float:
     return float(min(100.0, gradient * 8.0))
 
 
+def mix_frames(frame_rate: float | None) -> int:
+    """How many frames make up ``TEMPORAL_MIX_S`` at this rate (3 when unknown)."""
+    if not frame_rate:
+        return 3
+    return int(min(MAX_MIX_FRAMES, max(1, round(frame_rate * TEMPORAL_MIX_S))))
+
+
 def build_command(path: Path, settings: Settings, start_s: float = 0.0,
-                  length_s: float | None = None, split: bool = False) -> list[str]:
+                  length_s: float | None = None, split: bool = False,
+                  frame_rate: float | None = None) -> list[str]:
     every = settings.sample_interval_s
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
               f"+gt(scene,{settings.scene_threshold})")
     span = {"ss": start_s, "copyts": None} if start_s > 0 else {}
+    mixed = mix_frames(frame_rate)
     stream = (
         ffmpeg.input(_INPUT, t=min(length_s or settings.max_duration_s,
                                    settings.max_duration_s - start_s),
@@ -198,13 +218,13 @@ def build_command(path: Path, settings: Settings, start_s: float = 0.0,
                      # Spans run side by side, one core each.
                      **({"threads": 1} if split else {}), **span)
         .video.filter("scale", FRAME_SIZE, FRAME_SIZE, flags="area")
-        # Averaging a few neighbouring frames makes a sample stand for a short
-        # window: two copies never sample the same instant, and flashes or
-        # strobing made single frames one frame apart hash far apart.
-        .filter("tmix", frames=TEMPORAL_MIX_FRAMES)
-        .filter("select", select)
-        .filter("showinfo")
     )
+    # Averaging a few neighbouring frames makes a sample stand for a short
+    # window: two copies never sample the same instant, and flashes or
+    # strobing made single frames one frame apart hash far apart.
+    if mixed > 1:
+        stream = stream.filter("tmix", frames=mixed)
+    stream = stream.filter("select", select).filter("showinfo")
     out = stream.output("pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough")
     args = out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
     return [str(path) if arg == _INPUT else arg for arg in args]
@@ -234,7 +254,8 @@ def spans(duration_s: float | None, settings: Settings) -> list[tuple[float, flo
     return [(i * length, length if i < count - 1 else None) for i in range(count)]
 
 
-def extract(path: Path, settings: Settings, duration_s: float | None = None) -> Iterator[Keyframe]:
+def extract(path: Path, settings: Settings, duration_s: float | None = None,
+            frame_rate: float | None = None) -> Iterator[Keyframe]:
     """Yield the kept keyframes of ``path``; raise DecodeError if there are none."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -245,15 +266,15 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None) -> 
         # At most one span decoded ahead of the two running: memory stays bounded
         # however long the video.
         split = len(plan) > 1
-        futures = collections.deque(pool.submit(_decode_span, path, settings, start, length, split)
+        decode = functools.partial(_decode_span, path, settings, split=split, frame_rate=frame_rate)
+        futures = collections.deque(pool.submit(decode, start, length)
                                     for start, length in plan[:PARALLEL_SPANS + 1])
         waiting = collections.deque(plan[PARALLEL_SPANS + 1:])
         try:
             while futures:
                 frames, tail = futures.popleft().result()
                 if waiting:
-                    futures.append(pool.submit(_decode_span, path, settings, *waiting.popleft(),
-                                               split))
+                    futures.append(pool.submit(decode, *waiting.popleft()))
                 errors += tail
                 for pts, pixels in frames:
                     decoded += 1
@@ -269,12 +290,13 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None) -> 
         raise DecodeError(f"{path.name}: no decodable video frames ({reason})")
 
 
-def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None,
-                 split: bool) -> tuple[list[tuple[float, np.ndarray]], list[bytes]]:
+def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None, *,
+                 split: bool, frame_rate: float | None
+                 ) -> tuple[list[tuple[float, np.ndarray]], list[bytes]]:
     """Every selected frame of one span with its presentation time, and stderr's tail."""
     import subprocess
 
-    proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split),
+    proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split, frame_rate),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()
@@ -315,6 +337,16 @@ def _read_stderr(proc, times: queue.Queue, tail: collections.deque) -> None:
 def _last_line(stderr: bytes | None) -> str:
     lines = [ln for ln in (stderr or b"").decode("utf-8", "replace").splitlines() if ln.strip()]
     return lines[-1].strip()[:200] if lines else ""
+
+
+def _rate(value) -> float | None:
+    """A frame rate from ffprobe's "24000/1001" or ffmpeg's "23.98"; None for 0/0."""
+    try:
+        num, _, den = str(value).partition("/")
+        rate = float(num) / float(den or 1)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return rate if 0 < rate <= 1000 else None
 
 
 def _float(value) -> float | None:

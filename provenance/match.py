@@ -8,8 +8,10 @@ regions), is found by an exact range search. Per candidate video, the
 frame pairs vote on a time alignment ``reference_t = speed * query_t + offset``
 over a set of playback speeds; the pairs consistent with the winning alignment
 give the matched segment on both timelines. Scores combine how densely the
-query's frames inside the segment matched, how close the hashes were, and how
-many frames agree, so a lone coincidental frame never makes a match.
+query's frames inside the segment are evidence of that alignment (matched
+there clearly closer than elsewhere in the video, or near copies), how close
+the hashes were, and how many frames agree: a lone coincidental frame never
+makes a match, nor does still footage that merely looks alike.
 """
 from __future__ import annotations
 
@@ -23,13 +25,20 @@ from .views import View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
-FULL_SUPPORT_FRAMES = 6  # consistent frames for full evidence (1.5 s at the index rate)
+FULL_SUPPORT_FRAMES = 8  # query frames of evidence for full support (2 s at the query rate)
 PLAIN_ALIGNMENT_MARGIN = 1.15
 SPEED_CLAIM_MIN_CHANGE = 0.15
 # How far (reference seconds) a pair may sit from the alignment line: the
-# indexed side is sampled every 0.25 s, so the nearest sample is within
-# ~0.13 s, plus the 0.1 s each sample averages over.
+# nearest indexed sample is within half the index interval (0.06 s at
+# 0.125 s), plus the 0.125 s each sample averages over, plus slack for the
+# fitted speed and the sample a scene cut adds.
 ALIGNMENT_TOLERANCE_S = 0.3
+# A pair is evidence of its alignment when its query frame matches at least
+# TIME_MARGIN_BITS closer there than anywhere over ELSEWHERE_S away in the
+# video, or is a near copy (within NEAR_COPY_BITS) (see _tells_time).
+ELSEWHERE_S = 1.0
+TIME_MARGIN_BITS = 3
+NEAR_COPY_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class FramePair:
 
 
 RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
-                  "speed_changed", "reframed", "overlaid", "inside_other_footage")
+                  "speed_changed", "reframed", "overlaid", "inside_other_footage", "rotated")
 
 
 @dataclass(frozen=True)
@@ -156,9 +165,11 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         r_end = min(r_end, ref_duration)
     r_seg = (float(r_start), float(max(r_end, r_start)))
     in_segment = np.count_nonzero((query.times >= q_seg[0]) & (query.times <= qt.max()))
-    density = n / max(in_segment, 1)
+    evidence = int(_tells_time(query_t, ref_t, dist, q_idx, view_of_pair == view_index,
+                               chosen, speed, offset, params.radius).sum())
+    density = evidence / max(in_segment, 1)
     closeness = 1.0 - float(d.mean()) / (params.radius + 1)
-    support = min(1.0, n / FULL_SUPPORT_FRAMES)
+    support = min(1.0, evidence / FULL_SUPPORT_FRAMES)
     score = density * (0.5 + 0.5 * closeness) * support
     q_len = query.duration_s or (q_seg[1] - q_seg[0])
     order = np.argsort(qt)
@@ -177,6 +188,22 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         view=query.views[view_index][0],
         pairs=[FramePair(float(qt[i]), float(rt[i]), int(d[i])) for i in order],
     )
+
+
+def _tells_time(query_t, ref_t, dist, q_idx, in_view, chosen, speed, offset, radius
+                ) -> np.ndarray:
+    """Which chosen pairs are evidence of this alignment: the query frame matches
+    clearly closer here than anywhere else in the video, or is a near copy.
+
+    Still footage (one office, one signer) matches at every offset alike, so a
+    consistent alignment proves nothing there: look-alike clips reached 0.62
+    on alignment alone, at 24-27 bits a frame."""
+    pairs = np.flatnonzero(in_view)
+    elsewhere = np.abs(ref_t[pairs] - speed * query_t[pairs] - offset) > ELSEWHERE_S
+    best_elsewhere = np.full(int(q_idx.max()) + 1, radius + 1, dtype=np.int64)
+    np.minimum.at(best_elsewhere, q_idx[pairs[elsewhere]], dist[pairs[elsewhere]])
+    here = dist[chosen]
+    return (best_elsewhere[q_idx[chosen]] - here >= TIME_MARGIN_BITS) | (here <= NEAR_COPY_BITS)
 
 
 def _vote_offset(qt: np.ndarray, rt: np.ndarray, qi: np.ndarray, w: np.ndarray,
@@ -260,6 +287,12 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
             "overlaid", f"matched only once static graphics (captions, text, logos, stickers) "
                         f"covering {m.view.overlay_area:.0%} of the picture were filled in",
             round(m.view.overlay_area, 4)))
+    if m.view.rotation is not None:
+        turn = m.view.rotation.degrees
+        found.append(Relation(
+            "rotated", f"matched only once turned back {abs(turn):.1f} degrees "
+                       f"{'anticlockwise' if turn > 0 else 'clockwise'}: the picture was turned "
+                       "inside its frame and its corners cut off", turn))
     if m.view.name.startswith("region"):
         b = m.view.box
         found.append(Relation(

@@ -5,7 +5,7 @@ feeds batch alike. Data flows one way: fetch -> keyframes -> hashing -> index
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -129,7 +129,11 @@ def thin_out(times: list[float], interval: float) -> np.ndarray:
 def check(source: str, index: Index, settings: Settings, *, add_after: bool = False) -> Report:
     """Match a source against the index as it is now; optionally index it afterwards."""
     media = fetch(source, settings)
-    hashed = hash_video(media, settings, hasher_for(index.scheme))
+    # A query needs samples only as often as it searches with; one kept for the
+    # index afterwards is sampled at the index's rate.
+    sampling = settings if add_after else replace(settings,
+                                                  sample_interval_s=settings.query_interval_s)
+    hashed = hash_video(media, sampling, hasher_for(index.scheme))
     matches = match_hashed(hashed, index, settings)
     report = build_report(hashed, matches, index, settings)
     if add_after:

@@ -4,17 +4,22 @@ Reposts wrap footage in letterbox bars, coloured borders or a blurred,
 enlarged copy of itself (the 9:16 "TikTok" repost). ``content_box`` finds the
 footage inside such padding from a video's frames: rows and columns at the
 edges whose fine detail, averaged over time, is a small fraction of the
-picture's.
+picture's, or a flat band ending in a sharp rise of detail on both sides.
 The box is a property of the content, so an original and its padded repost
 crop to the same footage. Both sides hash the ``content`` view; queries also
-try the uncropped frame and the mirror images of both.
+try the uncropped frame, the mirror images of both, insets (``region_proposals``),
+the footage with static graphics filled in (``overlay_mask``) and a picture
+turned inside its frame turned back (``rotation_of``).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .keyframes import FRAME_SIZE
 
 HASH_SIZE = 128
 # A side counts as padding when its fine detail (mean |Laplacian| over time)
@@ -22,8 +27,12 @@ HASH_SIZE = 128
 # blurred fill 0.06-0.09, the flattest footage seen (out-of-focus bokeh) 0.13.
 PADDING_DETAIL_RATIO = 0.10
 MIN_PADDING = 0.03  # ignore slivers: encoders leave a few dark rows
+FLAT_FILL_RATIO = 0.2  # fill under noise: never over this share of the footage's detail
+STEP_RISE = 4.0  # ...and the footage next to it this many times busier
+STEP_ROWS = 4
 MIN_CONTENT = 0.2
-BOX_FRAMES = 120  # frames (30 s at the index rate) that decide the box
+BOX_SECONDS = 30.0  # the opening seconds whose frames decide the box
+BOX_FRAMES = 240  # at most this many of them (30 s at the index rate)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,16 @@ FULL = Box()
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """The picture was turned ``degrees`` clockwise inside a frame of its own
+    size, its corners cut off and the gaps filled flat. ``aspect`` is the true
+    width / height: frames arrive squashed square."""
+
+    degrees: float
+    aspect: float
+
+
+@dataclass(frozen=True)
 class View:
     name: str
     box: Box
@@ -59,6 +78,8 @@ class View:
     # Static graphics burnt in over the footage (see overlay_mask), filled in
     # before hashing; None when the view shows the pixels as they are.
     overlay: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # Turned back before anything else (see rotation_of); None: not turned.
+    rotation: Rotation | None = None
 
     @property
     def overlay_area(self) -> float:
@@ -69,6 +90,8 @@ def render(frame: np.ndarray, view: View) -> np.ndarray:
     """The pixels a view hashes: cropped, flipped if asked, resized to HASH_SIZE.
     For a view with an ``overlay``, pass the frame already through ``fill_overlay``
     (done once per frame, however many views use it)."""
+    if view.rotation is not None:
+        frame = unrotate(frame, view.rotation)
     part = view.box.crop(frame)
     if view.mirrored:
         part = part[:, ::-1]
@@ -98,6 +121,13 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     rich = np.flatnonzero(detail >= PADDING_DETAIL_RATIO * reference)
     start, end = (rich[0], rich[-1] + 1) if len(rich) else (0, n)
+    # Fill cut by the step alone must frame the footage symmetrically (reposts
+    # centre it), and be clearly more than the ratio found: one row off costs
+    # ~30 bits.
+    lead, trail = _step_from_flat(detail, reference), _step_from_flat(detail[::-1], reference)
+    if lead and trail and abs(lead - trail) <= 2:
+        start = lead if lead > start + 2 else start
+        end = n - trail if n - trail < end - 2 else end
     # The Laplacian also fires on the padding line touching the footage.
     start, end = (start + 1 if start else 0), (end - 1 if end < n else n)
     start_f, end_f = start / n, end / n
@@ -107,10 +137,29 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
     return start_f, end_f
 
 
-def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = None) -> list[View]:
+def _step_from_flat(detail: np.ndarray, reference: float) -> int:
+    """Rows of flat fill before a sharp rise in detail, counted from the start.
+
+    Compression noise lifts a blurred fill to ~0.15 of the footage's detail when
+    the footage itself is plain (an office wall), over PADDING_DETAIL_RATIO. What
+    still tells them apart is the step: the fill is uniformly flat and the
+    footage starts several times busier. Flat footage thins out gradually
+    (a ceiling, a sky) and is kept."""
+    flat_enough = np.maximum.accumulate(detail) <= FLAT_FILL_RATIO * reference
+    best = 0
+    for rows in np.flatnonzero(flat_enough[:-STEP_ROWS]) + 1:
+        if rows >= len(detail) * MIN_PADDING and (
+                detail[rows:rows + STEP_ROWS].mean() >= STEP_RISE * detail[:rows].max()):
+            best = int(rows)
+    return best
+
+
+def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = None,
+                rotation: Rotation | None = None) -> list[View]:
     """What a query tries, plain first: the footage, the whole picture, their
-    mirror images, any inset or split-screen part, and the footage with static
-    overlays filled in (when ``overlay`` marks some)."""
+    mirror images, any inset or split-screen part, the footage with static
+    overlays filled in (when ``overlay`` marks some) and the picture turned
+    back (when ``rotation`` was found)."""
     views = [View("content", box, False), View("content-mirrored", box, True)]
     if not box.is_full:
         views += [View("full", FULL, False), View("full-mirrored", FULL, True)]
@@ -118,7 +167,102 @@ def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = 
     if overlay is not None and overlay.any():
         views += [View("content-unmasked", box, False, overlay),
                   View("content-unmasked-mirrored", box, True, overlay)]
+    if rotation is not None:
+        views += [View("rotated", FULL, False, rotation=rotation),
+                  View("rotated-mirrored", FULL, True, rotation=rotation)]
     return views
+
+
+# A repost turned a few degrees inside its own frame loses its corners to flat
+# fill (black, mostly): four wedges whose shape gives the angle to a tenth of a
+# degree. PDQ forgives about half a degree (5 degrees cost ~90 bits, turned
+# back to within 0.1 degree and the corners filled in, ~8).
+MIN_TURN_DEG = 1.0
+MAX_TURN_DEG = 20.0
+MIN_WEDGE_IOU = 0.8
+FILL_TOLERANCE = 8  # grey levels around the corners' own value
+TURN_FRAME = 256  # the longer side of the true-shape canvas the turn is done on
+WEDGE_DETAIL = 1024  # ...and of the one the wedges' shape is drawn on
+
+
+def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
+    """The turn whose cut-off corners match the flat, still wedges in the
+    frames' corners; None when the corners hold footage."""
+    if len(frames) < 2 or not 0.2 <= aspect <= 5:
+        return None
+    stack = np.stack(frames[:OVERLAY_FRAMES]).astype(np.int16)
+    first = stack[0]
+    fill = float(np.median([first[0, 0], first[0, -1], first[-1, 0], first[-1, -1]]))
+    wedges = (np.abs(stack - fill) <= FILL_TOLERANCE).all(axis=0)
+    if not all(wedges[y, x] for y in (0, -1) for x in (0, -1)):
+        return None
+    # Compression rings along the wedges' edges, so the flat pixels stop short of
+    # the true edge and the same mask grown a pixel overshoots it: the angles
+    # fitted to each fall ~0.3 degree either side, and their mean is taken.
+    grown = cv2.dilate(wedges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    fits = [_fit_turn(mask, aspect) for mask in (wedges, grown)]
+    if any(f is None for f in fits):
+        return None
+    return Rotation(round(float(np.mean(fits)), 2), round(aspect, 4))
+
+
+def _fit_turn(wedges: np.ndarray, aspect: float) -> float | None:
+    def overlap(degrees: float) -> float:
+        cut = _cut_corners(round(float(degrees), 2), round(aspect, 4))
+        return float((cut & wedges).sum() / max((cut | wedges).sum(), 1))
+
+    coarse = [d for d in np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + 0.01, 0.5)
+              if abs(d) >= MIN_TURN_DEG]
+    best = max(coarse, key=overlap)
+    best = max(np.arange(best - 0.5, best + 0.51, 0.05), key=overlap)
+    if abs(best) < MIN_TURN_DEG or overlap(best) < MIN_WEDGE_IOU:
+        return None
+    return float(best)
+
+
+def _canvas(aspect: float, side: int = TURN_FRAME) -> tuple[int, int]:
+    return (side, max(2, round(side / aspect))) if aspect >= 1 else \
+        (max(2, round(side * aspect)), side)
+
+
+def _turn(image: np.ndarray, degrees: float, interpolation: int) -> np.ndarray:
+    """``image`` turned ``degrees`` clockwise about its centre, same size."""
+    h, w = image.shape
+    # OpenCV's positive angles turn counter-clockwise on screen.
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (w, h), flags=interpolation, borderValue=0)
+
+
+@functools.cache
+def _cut_corners(degrees: float, aspect: float) -> np.ndarray:
+    """Square-frame mask of the pixels a turn of ``degrees`` leaves wholly without
+    footage. Wholly: pixels the wedge's edge crosses blend fill and footage and
+    are not counted as fill in the frames either (counting them biased the
+    angle half a degree low)."""
+    w, h = _canvas(aspect, WEDGE_DETAIL)
+    kept = _turn(np.full((h, w), 255, np.uint8), degrees, cv2.INTER_NEAREST)
+    coverage = cv2.resize(kept, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
+    return coverage <= 8
+
+
+@functools.cache
+def _lost_corners(degrees: float, aspect: float) -> np.ndarray:
+    """Square-frame mask of the original's corners that a turn there and back
+    cannot bring back, grown a pixel to cover the blended edge."""
+    w, h = _canvas(aspect)
+    ones = np.full((h, w), 255, np.uint8)
+    back = _turn(_turn(ones, degrees, cv2.INTER_LINEAR), -degrees, cv2.INTER_LINEAR)
+    square = cv2.resize(back, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_LINEAR) < 250
+    return cv2.dilate(square.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def unrotate(frame: np.ndarray, rotation: Rotation) -> np.ndarray:
+    """The frame turned back to upright, its lost corners filled from around them."""
+    w, h = _canvas(rotation.aspect)
+    true_shape = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+    upright = _turn(true_shape, -rotation.degrees, cv2.INTER_LINEAR)
+    square = cv2.resize(upright, frame.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    return fill_overlay(square, _lost_corners(rotation.degrees, rotation.aspect))
 
 
 # Picture-in-picture, split screens and footage shown small on other footage
@@ -126,7 +270,8 @@ def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = 
 # stop changing together over time, however alike they look: a straight,
 # axis-aligned line of temporal decorrelation. Rectangles closed by such lines
 # (or by the picture's own border) are proposed as query views.
-SEAM_DECORRELATION = 0.6  # 1 - correlation of neighbouring pixels over time
+SEAM_DECORRELATION = 0.3  # 1 - correlation of neighbouring pixels over time
+SEAM_CONTRAST = 0.2  # ... and this much above the rows two away on either side
 STATIC_STD = 2.0  # grey levels: pixels that never change say nothing
 MIN_LINE = 0.15  # of the frame's side
 MAX_LINES = 12
@@ -169,11 +314,19 @@ def _seams(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = centred / np.maximum(spread, 1e-3)
     below = np.zeros(live.shape, bool)
     right = np.zeros(live.shape, bool)
-    corr_v = (z[:, 1:, :] * z[:, :-1, :]).mean(axis=0)
-    corr_h = (z[:, :, 1:] * z[:, :, :-1]).mean(axis=0)
-    below[:-1] = (1 - corr_v > SEAM_DECORRELATION) & live[1:] & live[:-1]
-    right[:, :-1] = (1 - corr_h > SEAM_DECORRELATION) & live[:, 1:] & live[:, :-1]
+    below[:-1] = _stands_out(1 - (z[:, 1:, :] * z[:, :-1, :]).mean(axis=0)) & live[1:] & live[:-1]
+    right[:, :-1] = (_stands_out((1 - (z[:, :, 1:] * z[:, :, :-1]).mean(axis=0)).T).T
+                     & live[:, 1:] & live[:, :-1])
     return below, right
+
+
+def _stands_out(decorrelation: np.ndarray) -> np.ndarray:
+    """Where neighbouring rows decorrelate clearly more than the rows two away on
+    either side: scaling blends the two pictures along a seam, which leaves the
+    seam itself only partly decorrelated (0.4-0.5 on a 35 % inset)."""
+    padded = np.pad(decorrelation, [(2, 2), (0, 0)], mode="edge")
+    around = np.maximum(padded[:-4], padded[4:])
+    return (decorrelation > SEAM_DECORRELATION) & (decorrelation > around + SEAM_CONTRAST)
 
 
 def _lines(strong: np.ndarray) -> list[int]:
@@ -229,8 +382,8 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right) -> tuple[float, Bo
     # A seam at row r lies between rows r and r + 1.
     box = Box((left + 1) / w if left else 0.0, (top + 1) / h if top else 0.0,
               (right + 1) / w, (bottom + 1) / h)
-    inner_sides = sum(1 for v, edge in ((top, 0), (bottom, h - 1), (left, 0), (right, w - 1))
-                      if v != edge)
+    inner = [v != edge for v, edge in ((top, 0), (bottom, h - 1), (left, 0), (right, w - 1))]
+    inner_sides = sum(inner)
     if inner_sides == 0 or not 0.04 <= box.area <= 0.85:
         return None
     aspect = (box.x1 - box.x0) / (box.y1 - box.y0)
@@ -240,7 +393,11 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right) -> tuple[float, Bo
                 _side_support(strong_v.T, left, top, bottom), _side_support(strong_v.T, right, top, bottom)]
     if min(supports) < MIN_SIDE_SUPPORT or np.mean(supports) < MIN_MEAN_SUPPORT:
         return None
-    return float(np.mean(supports)) + 0.1 * inner_sides, box
+    # Ranked on the seams found, not on the picture's border, which supports
+    # any box: a band between two seams (footage on a blurred copy of itself)
+    # must outrank the half-pictures either seam cuts off.
+    seams = [support for support, is_inner in zip(supports, inner) if is_inner]
+    return float(np.mean(seams)) + 0.1 * inner_sides, box
 
 
 def _overlap(a: Box, b: Box) -> float:

@@ -70,6 +70,63 @@ def test_meme_captioned_copy_is_found_and_reported_as_overlaid(indexed, tmp_path
     assert start <= 0.5 and end >= 9.0
 
 
+def test_copy_turned_inside_its_frame_is_found_and_reported_as_rotated(indexed, tmp_path):
+    _, env = indexed
+    # ffmpeg turns clockwise for a positive angle, keeps the frame size and fills
+    # the cut-off corners black: a tilted repost.
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "tilted.mp4",
+                       vf="rotate=6*PI/180:fillcolor=black")
+    report = check_json(env, query)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "big-buck-bunny.mp4")]
+    relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
+    assert abs(relations["rotated"] - 6.0) <= 0.5, relations
+    start, end = report["matches"][0]["reference_segment"]
+    assert start <= 0.5 and end >= 9.0
+
+
+def test_vertical_repost_on_a_blurred_copy_of_itself_is_found(indexed, tmp_path):
+    """The 9:16 repost: footage centred on an enlarged, blurred copy of itself. The
+    basketball clip's plain floor leaves little more detail than the fill's
+    compression noise, so only the step in detail at the footage's edge finds it."""
+    _, env = indexed
+    W, H = 540, 960
+    query = tmp_path / "vertical.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(SAMPLES / "basketball.mp4"),
+         "-filter_complex",
+         f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
+         f"crop={W}:{H},gblur=sigma=24[bg];[b]scale={W}:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2",
+         "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-pix_fmt", "yuv420p",
+         str(query)], check=True, capture_output=True)
+    report = check_json(env, query)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "basketball.mp4")]
+    relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
+    assert "reframed" in relations and "inside_other_footage" not in relations, relations
+    start, end = report["matches"][0]["reference_segment"]
+    assert start <= 0.5 and end >= 6.0
+
+
+def test_clip_shown_small_in_a_corner_of_other_footage_is_found(indexed, tmp_path):
+    """Picture-in-picture at 35 % of the width over other moving pictures (ffmpeg's
+    test pattern): the inset is found from the straight seams where neighbouring
+    pixels stop changing together, although scaling blends the two pictures
+    along them."""
+    _, env = indexed
+    query = tmp_path / "pip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+         "testsrc2=size=640x360:rate=24:duration=10", "-i", str(SAMPLES / "big-buck-bunny.mp4"),
+         "-filter_complex", "[1:v]scale=224:126,setsar=1[fg];[0:v][fg]overlay=396:216:shortest=1",
+         "-an", "-c:v", "libx264", "-preset",
+         "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", str(query)],
+        check=True, capture_output=True)
+    report = check_json(env, query)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "big-buck-bunny.mp4")]
+    relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
+    # 224x126 of 640x360: 12 % of the picture.
+    assert 0.09 < relations["inside_other_footage"] < 0.16, relations
+
+
 def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "tos-cut.mp4",

@@ -45,7 +45,7 @@ def test_hashes_with_the_top_bit_set_round_trip_exactly(tmp_path, scheme, words)
 def test_same_content_is_one_video_with_many_sightings(tmp_path):
     with Index(tmp_path / "i.db") as index:
         video_id = _add(index, _media(tmp_path, "b" * 64, "https://a.example/v/1"),
-                        np.zeros((3, 4), np.uint64))
+                        np.zeros((3, 1), np.uint64))
         assert index.video_id_for("b" * 64) == video_id
         assert index.add_sighting(video_id, _media(tmp_path, "b" * 64, "https://b.example/x").metadata)
         assert not index.add_sighting(video_id, _media(tmp_path, "b" * 64, "https://b.example/x").metadata)
@@ -58,7 +58,7 @@ def test_same_content_is_one_video_with_many_sightings(tmp_path):
 
 def test_a_failed_write_leaves_no_half_video(tmp_path):
     with Index(tmp_path / "i.db") as index:
-        bad = np.zeros((3, 4), np.uint64)
+        bad = np.zeros((3, 1), np.uint64)
         with pytest.raises(ValueError):
             index.add_video(_media(tmp_path, "c" * 64, "/c.mp4"), duration_s=1.0, width=1,
                             height=1, container_tags={}, times=[0.0, 1.0], details=[1.0] * 3,
@@ -67,6 +67,13 @@ def test_a_failed_write_leaves_no_half_video(tmp_path):
             index.add_video(_media(tmp_path, "c" * 64, None), duration_s=1.0, width=1, height=1,
                             container_tags={}, times=[0.0], details=[1.0], hashes=bad[:1])
         assert index.stats()["videos"] == 0 and index.stats()["keyframes"] == 0
+
+
+def test_hashes_of_another_width_are_refused_not_cut(tmp_path):
+    with Index(tmp_path / "i.db") as index:  # 64-bit pHash
+        with pytest.raises(ValueError, match="phash-64-v1"):
+            _add(index, _media(tmp_path, "d" * 64, "/d.mp4"), np.ones((3, 4), np.uint64))
+        assert index.stats()["videos"] == 0
 
 
 def test_wal_mode_and_schema_version(tmp_path):

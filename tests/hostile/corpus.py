@@ -607,8 +607,11 @@ def _verify_vfr(ctx: Ctx, result: Result) -> None:
     assert {0.1, 0.5, 0.04} <= gaps, f"not variable frame rate: {gaps}"
     duration = stamps[-1] - stamps[0]  # 4.4 s of real time in 50 frames
     report = _run_json(ctx, str(ctx.data["source"]))
-    (match,) = report["matches"]
+    match, *others = report["matches"]
     assert [r["kind"] for r in match["relations"]] == ["identical_file"]
+    # The seeded video is the same test pattern at another frame rate: listing it
+    # is right, listing anything else is not.
+    assert [m["video"]["source"] for m in others] in ([], [str(ctx.media.base)]), others
     times = [k["t"] for k in report["evidence"]["keyframes"]]
     # keyframe times are real timestamps: they reach the end of the 4.4 s, which
     # 50 frames at a constant 25 fps (2 s) could not

@@ -1,0 +1,80 @@
+"""Matching decides on evidence of time: still footage that merely looks alike is not
+listed, while copies are, however heavily edited, when their frames tell the time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance.config import Settings
+from provenance.fetch import FetchedMedia, SourceMetadata
+from provenance.frame_search import FrameSearch
+from provenance.index import Index
+from provenance.match import MatchParams, QueryFrames, find_matches
+from provenance.views import FULL, View
+
+WORDS = 4  # PDQ: 256 bits
+STEP = 0.125  # the index's sampling interval
+
+
+def _flip(row: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    out = row.copy()
+    for bit in rng.choice(64 * WORDS, bits, replace=False):
+        out[bit // 64] ^= np.uint64(1) << np.uint64(int(bit) % 64)
+    return out
+
+
+def _add(index: Index, name: str, hashes: np.ndarray) -> int:
+    media = FetchedMedia(Path(f"/clips/{name}.mp4"), name * 8, 1,
+                         SourceMetadata(source=f"/clips/{name}.mp4",
+                                        retrieved_at="2026-01-01T00:00:00Z"))
+    n = len(hashes)
+    return index.add_video(media, duration_s=n * STEP, width=640, height=360, container_tags={},
+                           times=[i * STEP for i in range(n)], details=[40.0] * n, hashes=hashes)
+
+
+@pytest.fixture()
+def indexed(tmp_path):
+    rng = np.random.default_rng(7)
+    still_picture = rng.integers(0, 2**64, size=WORDS, dtype=np.uint64)
+    # 10 s of a still shot (an office, a signer barely moving): frames a few bits apart.
+    still = np.array([_flip(still_picture, 2, rng) for _ in range(80)])
+    # 10 s of moving footage: every frame far from the others.
+    moving = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
+    index = Index(tmp_path / "index.db", default_scheme="pdq-256-v1")
+    ids = {"still": _add(index, "still", still), "moving": _add(index, "moving", moving)}
+    yield index, ids, still_picture, moving, rng
+    index.close()
+
+
+def _listed(index: Index, hashes: np.ndarray, times: np.ndarray) -> list[int]:
+    settings = Settings()
+    query = QueryFrames(times, [(View("content", FULL, False), hashes)],
+                        float(times[-1] + 0.25))
+    params = MatchParams(radius=settings.radius_for("pdq"),
+                         score_threshold=settings.match_score_threshold,
+                         query_interval_s=settings.query_interval_s)
+    return [m.video_id for m in find_matches(query, FrameSearch.open(index), index.durations,
+                                             params)]
+
+
+def test_still_footage_that_only_looks_alike_is_not_listed(indexed):
+    index, ids, still_picture, _, rng = indexed
+    # Another clip shot on the same spot: every frame 24 bits from the indexed still
+    # shot, consistent with any alignment, so with none in particular.
+    times = np.arange(8) * 0.25
+    lookalike = np.array([_flip(still_picture, 24, rng) for _ in times])
+    assert _listed(index, lookalike, times) == []
+    # A copy of that still shot is near-identical, and is listed.
+    copy = np.array([_flip(still_picture, 4, rng) for _ in times])
+    assert _listed(index, copy, times) == [ids["still"]]
+
+
+def test_heavily_edited_copy_of_moving_footage_is_listed_at_the_same_distance(indexed):
+    index, ids, _, moving, rng = indexed
+    # Query frame k shows reference time 1.0 + k * 0.25 s, each 24 bits off: as far as
+    # the look-alike above, but only one alignment explains the frames.
+    times = np.arange(16) * 0.25
+    edited = np.array([_flip(moving[8 + 2 * k], 24, rng) for k in range(len(times))])
+    assert _listed(index, edited, times) == [ids["moving"]]
