@@ -206,8 +206,12 @@ def mix_frames(frame_rate: float | None) -> int:
 def build_command(path: Path, settings: Settings, start_s: float = 0.0,
                   length_s: float | None = None, split: bool = False,
                   frame_rate: float | None = None) -> list[str]:
-    every = settings.sample_interval_s
-    select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every})"
+    # The frame nearest each sampling instant, not the first one after it: at
+    # 10 fps "every 0.125 s" would otherwise take every second frame (0.2 s)
+    # while a query sampled every 0.25 s takes every third, and half the query's
+    # frames would have no indexed twin.
+    every = settings.sample_interval_s - (0.5 / frame_rate + 0.001 if frame_rate else 0.0)
+    select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every:.6f})"
               f"+gt(scene,{settings.scene_threshold})")
     span = {"ss": start_s, "copyts": None} if start_s > 0 else {}
     mixed = mix_frames(frame_rate)
