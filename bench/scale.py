@@ -132,7 +132,7 @@ def query_hashes(db: Path, clip: Path) -> np.ndarray:
     with Index(db) as index:
         media = pipeline.fetch(str(clip), settings)
         hashed = hash_video(media, settings, hasher_for(index.scheme))
-    keep = pipeline.thin_out(hashed.times, settings.query_interval_s)
+    keep = pipeline.query_rows(hashed.times, settings)
     return np.concatenate([hashed.views[v.name][keep] for v in hashed.view_specs])
 
 

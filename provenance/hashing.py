@@ -162,12 +162,12 @@ class HashedVideo:
 
 
 def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
-               for_query: bool = True) -> HashedVideo:
+               for_query: bool = True, sparse: bool = False) -> HashedVideo:
     """Hash every kept keyframe in each view a query tries or, with ``for_query``
     false, only in the views the index stores (the footage, and the whole picture
     when padding was found): half the hashing or less."""
     info = probe(media.path)
-    frames = extract(media.path, settings, info.duration_s, info.frame_rate)
+    frames = extract(media.path, settings, info.duration_s, info.frame_rate, sparse)
     # The first frames decide where the footage sits in the picture; the rest
     # stream through so that a long video never sits in memory.
     # Seconds, not frames: index and query are sampled at different rates and

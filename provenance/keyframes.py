@@ -4,8 +4,9 @@ Contract: ``extract(path, settings, duration_s)`` yields ``Keyframe`` objects in
 presentation order. ``Keyframe.t`` is seconds since the first decoded frame of
 the video stream, read from the frame's own presentation timestamp (so it is
 right on variable-frame-rate phone video). A frame is taken every
-``sample_interval_s`` and at every scene cut; the uniform sampling restarts at
-each cut, so index and query samples line up on content, not on the clock.
+``sample_interval_s`` (a query's every ``query_interval_s``; see ``sampling_gap``)
+and at every scene cut; the uniform sampling restarts at each cut, so index and
+query samples line up on content, not on the clock.
 Frames come through pipes as raw 256x256 grey pixels; nothing is written to
 disk. A long video is decoded in spans, two at a time, each with its own ffmpeg.
 Each frame is the average of the frames shown in the ``TEMPORAL_MIX_S`` before
@@ -203,14 +204,28 @@ def mix_frames(frame_rate: float | None) -> int:
     return int(min(MAX_MIX_FRAMES, max(1, round(frame_rate * TEMPORAL_MIX_S))))
 
 
+def sampling_gap(settings: Settings, frame_rate: float | None, sparse: bool) -> float:
+    """Least seconds between two uniform samples: ``sample_interval_s`` for the
+    index, ``query_interval_s`` when ``sparse`` (a query).
+
+    At a known frame rate samples fall on whole frames: the index's every
+    round(interval x rate) frames, a query's a whole multiple of that, so that a
+    query's frames are among the index's when the copies share a frame rate
+    (copies sampled out of step lost up to half their frames: every third frame
+    against every second at 10 fps, every seventh against every fourth at 30).
+    Half a frame of slack absorbs timestamp jitter."""
+    multiple = max(1, round(settings.query_interval_s / settings.sample_interval_s)) \
+        if sparse else 1
+    if not frame_rate:
+        return settings.sample_interval_s * multiple
+    step = max(1, round(settings.sample_interval_s * frame_rate)) * multiple
+    return (step - 0.5) / frame_rate
+
+
 def build_command(path: Path, settings: Settings, start_s: float = 0.0,
                   length_s: float | None = None, split: bool = False,
-                  frame_rate: float | None = None) -> list[str]:
-    # The frame nearest each sampling instant, not the first one after it: at
-    # 10 fps "every 0.125 s" would otherwise take every second frame (0.2 s)
-    # while a query sampled every 0.25 s takes every third, and half the query's
-    # frames would have no indexed twin.
-    every = settings.sample_interval_s - (0.5 / frame_rate + 0.001 if frame_rate else 0.0)
+                  frame_rate: float | None = None, sparse: bool = False) -> list[str]:
+    every = sampling_gap(settings, frame_rate, sparse)
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every:.6f})"
               f"+gt(scene,{settings.scene_threshold})")
     span = {"ss": start_s, "copyts": None} if start_s > 0 else {}
@@ -237,7 +252,7 @@ def build_command(path: Path, settings: Settings, start_s: float = 0.0,
 # Decoding, not hashing, sets the pace: a long video is cut into spans decoded by
 # one ffmpeg each, two at a time (the machines have two cores). A span's frames
 # wait in memory until the spans before it are through (<= ~25 MB per span).
-# Spans are cut at fixed fractions of the duration, not on keyframes: the 0.25 s
+# Spans are cut at fixed fractions of the duration, not on keyframes: the uniform
 # sampling restarts where a span starts, and a re-encoded copy (same duration,
 # other keyframes) must restart at the same instant to be sampled alike. Cutting
 # on keyframes saved the decoding back to the keyframe before each cut but lost
@@ -259,7 +274,7 @@ def spans(duration_s: float | None, settings: Settings) -> list[tuple[float, flo
 
 
 def extract(path: Path, settings: Settings, duration_s: float | None = None,
-            frame_rate: float | None = None) -> Iterator[Keyframe]:
+            frame_rate: float | None = None, sparse: bool = False) -> Iterator[Keyframe]:
     """Yield the kept keyframes of ``path``; raise DecodeError if there are none."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -270,7 +285,8 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
         # At most one span decoded ahead of the two running: memory stays bounded
         # however long the video.
         split = len(plan) > 1
-        decode = functools.partial(_decode_span, path, settings, split=split, frame_rate=frame_rate)
+        decode = functools.partial(_decode_span, path, settings, split=split,
+                                   frame_rate=frame_rate, sparse=sparse)
         futures = collections.deque(pool.submit(decode, start, length)
                                     for start, length in plan[:PARALLEL_SPANS + 1])
         waiting = collections.deque(plan[PARALLEL_SPANS + 1:])
@@ -295,12 +311,13 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
 
 
 def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None, *,
-                 split: bool, frame_rate: float | None
+                 split: bool, frame_rate: float | None, sparse: bool
                  ) -> tuple[list[tuple[float, np.ndarray]], list[bytes]]:
     """Every selected frame of one span with its presentation time, and stderr's tail."""
     import subprocess
 
-    proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split, frame_rate),
+    proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split, frame_rate,
+                                          sparse),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     times: queue.Queue[float | None] = queue.Queue()

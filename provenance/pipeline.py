@@ -5,7 +5,7 @@ feeds batch alike. Data flows one way: fetch -> keyframes -> hashing -> index
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -106,7 +106,7 @@ def refresh_search(index: Index) -> None:
 
 
 def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[VideoMatch]:
-    keep = thin_out(hashed.times, settings.query_interval_s)
+    keep = query_rows(hashed.times, settings)
     query = QueryFrames(np.array(hashed.times)[keep],
                         [(view, hashed.views[view.name][keep]) for view in hashed.view_specs],
                         hashed.duration_s)
@@ -114,6 +114,13 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
                          score_threshold=settings.match_score_threshold,
                          query_interval_s=settings.query_interval_s)
     return find_matches(query, FrameSearch.open(index), index.durations, params)
+
+
+def query_rows(times: list[float], settings: Settings) -> np.ndarray:
+    """The frames a query searches with. Frames sampled at the index's rate are
+    thinned to every second sample or so (as a query sampled directly gets:
+    keyframes.sampling_gap); frames sampled at the query's rate are all kept."""
+    return thin_out(times, settings.query_interval_s - settings.sample_interval_s / 2)
 
 
 def thin_out(times: list[float], interval: float) -> np.ndarray:
@@ -131,9 +138,7 @@ def check(source: str, index: Index, settings: Settings, *, add_after: bool = Fa
     media = fetch(source, settings)
     # A query needs samples only as often as it searches with; one kept for the
     # index afterwards is sampled at the index's rate.
-    sampling = settings if add_after else replace(settings,
-                                                  sample_interval_s=settings.query_interval_s)
-    hashed = hash_video(media, sampling, hasher_for(index.scheme))
+    hashed = hash_video(media, settings, hasher_for(index.scheme), sparse=not add_after)
     matches = match_hashed(hashed, index, settings)
     report = build_report(hashed, matches, index, settings)
     if add_after:

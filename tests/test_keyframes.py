@@ -43,3 +43,22 @@ def test_split_decoding_gives_the_frames_one_decoder_gives(two_second_gops):
     assert split[0] == whole[0] and abs(split[-1] - whole[-1]) < 0.3
     # No hole at the cut: samples stay as close as one decoder's (every 0.25 s).
     assert max(np.diff(split)) <= max(np.diff(whole)) + 0.01 <= 0.3
+
+
+@pytest.mark.parametrize("rate", [10, 12, 25, 30, 60])
+def test_a_query_samples_frames_the_index_sampled(tmp_path, rate):
+    """Copies at one frame rate are sampled in step: every frame a query takes is
+    one the index took (at 10 fps, "every 0.125 s" and "every 0.25 s" taken from
+    the clock would pick every second and every third frame)."""
+    clip = tmp_path / f"r{rate}.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=s=160x90:r={rate}:d=4", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True, capture_output=True)
+    # No scene cuts: only the uniform sampling is compared.
+    settings = Settings(scene_threshold=1.0)
+    info = probe(clip)
+    index = [k.t for k in extract(clip, settings, info.duration_s, info.frame_rate)]
+    query = [k.t for k in extract(clip, settings, info.duration_s, info.frame_rate, sparse=True)]
+    assert len(query) >= 4 * 3  # about every 0.25 s
+    assert set(query) <= set(index), sorted(set(query) - set(index))
+    assert max(np.diff(index)) <= 0.2 and max(np.diff(query)) <= 0.34
