@@ -21,7 +21,7 @@ from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
 from .views import (BOX_FRAMES, BOX_SECONDS, Box, View, content_box, fill_overlay, overlay_mask,
-                    query_views, region_proposals, render, rotation_of)
+                    query_views, region_proposals, render, rotation_of, unrotate)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -192,13 +192,18 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     overlay = next((v.overlay for v in views if v.overlay is not None), None)
+    rotation = next((v.rotation for v in views if v.rotation is not None), None)
     for batch in _batches(itertools.chain(head, frames), 64):
         times += [f.t for f in batch]
         details += [round(f.detail, 2) for f in batch]
+        plain = [f.pixels for f in batch]
         # Filled at full frame size: at hash size the fill matched 14 points fewer frames.
-        filled = [fill_overlay(f.pixels, overlay) for f in batch] if overlay is not None else None
+        filled = [fill_overlay(p, overlay) for p in plain] if overlay is not None else None
+        # Turned back once per frame for the plain and the mirrored view alike.
+        turned = [unrotate(p, rotation) for p in plain] if rotation is not None else None
         for view in views:
-            pixels = filled if view.overlay is not None else [f.pixels for f in batch]
+            pixels = (filled if view.overlay is not None
+                      else turned if view.rotation is not None else plain)
             hashed[view.name].append(hasher.hash_many([render(p, view) for p in pixels]))
     return HashedVideo(media=media, info=info, scheme=scheme_of(hasher), times=times,
                        details=details, box=box, regions=regions,

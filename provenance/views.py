@@ -78,7 +78,8 @@ class View:
     # Static graphics burnt in over the footage (see overlay_mask), filled in
     # before hashing; None when the view shows the pixels as they are.
     overlay: np.ndarray | None = field(default=None, compare=False, repr=False)
-    # Turned back before anything else (see rotation_of); None: not turned.
+    # The picture was found turned inside its frame (see rotation_of) and is
+    # hashed turned back (unrotate); None: not turned.
     rotation: Rotation | None = None
 
     @property
@@ -88,10 +89,9 @@ class View:
 
 def render(frame: np.ndarray, view: View) -> np.ndarray:
     """The pixels a view hashes: cropped, flipped if asked, resized to HASH_SIZE.
-    For a view with an ``overlay``, pass the frame already through ``fill_overlay``
-    (done once per frame, however many views use it)."""
-    if view.rotation is not None:
-        frame = unrotate(frame, view.rotation)
+    For a view with an ``overlay``, pass the frame already through ``fill_overlay``;
+    for one with a ``rotation``, through ``unrotate`` (each done once per frame,
+    however many views use it)."""
     part = view.box.crop(frame)
     if view.mirrored:
         part = part[:, ::-1]

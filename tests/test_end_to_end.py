@@ -90,14 +90,10 @@ def test_vertical_repost_on_a_blurred_copy_of_itself_is_found(indexed, tmp_path)
     compression noise, so only the step in detail at the footage's edge finds it."""
     _, env = indexed
     W, H = 540, 960
-    query = tmp_path / "vertical.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(SAMPLES / "basketball.mp4"),
-         "-filter_complex",
-         f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
-         f"crop={W}:{H},gblur=sigma=24[bg];[b]scale={W}:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2",
-         "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-pix_fmt", "yuv420p",
-         str(query)], check=True, capture_output=True)
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "vertical.mp4", extra=[
+        "-filter_complex",
+        f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
+        f"crop={W}:{H},gblur=sigma=24[bg];[b]scale={W}:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2"])
     report = check_json(env, query)
     assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "basketball.mp4")]
     relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
@@ -112,14 +108,9 @@ def test_clip_shown_small_in_a_corner_of_other_footage_is_found(indexed, tmp_pat
     pixels stop changing together, although scaling blends the two pictures
     along them."""
     _, env = indexed
-    query = tmp_path / "pip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-         "testsrc2=size=640x360:rate=24:duration=10", "-i", str(SAMPLES / "big-buck-bunny.mp4"),
-         "-filter_complex", "[1:v]scale=224:126,setsar=1[fg];[0:v][fg]overlay=396:216:shortest=1",
-         "-an", "-c:v", "libx264", "-preset",
-         "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", str(query)],
-        check=True, capture_output=True)
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "pip.mp4", extra=[
+        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24:duration=10", "-filter_complex",
+        "[0:v]scale=224:126,setsar=1[fg];[1:v][fg]overlay=396:216:shortest=1"])
     report = check_json(env, query)
     assert [m["video"]["source"] for m in report["matches"]] == [str(SAMPLES / "big-buck-bunny.mp4")]
     relations = {r["kind"]: r["value"] for r in report["matches"][0]["relations"]}
