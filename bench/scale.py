@@ -1,8 +1,10 @@
 """How `provenance check` scales with the size of the index (issue 7).
 
-For each size (default 1 M, 3 M and 10 M indexed frames) it builds, outside the
+For each size (default 1 M, 3 M and 10 M stored frame hashes: rows of the frames
+table, what the search scans; a real video stores two per keyframe, its footage
+and its centre, three when padding was found) it builds, outside the
 repo (default ~/.cache/provenance-bench/scale), a synthetic index with realistic
-structure: videos of 100 keyframes whose PDQ hashes drift a few bits from one
+structure: videos of 100 hashes whose PDQ hashes drift a few bits from one
 frame to the next within a shot (runs of near-identical frames), a new shot every
 25 frames, a few flat frames, and real clips planted (the bundled samples and
 the query clip itself) so recall can be checked. Then it prints:

@@ -2,8 +2,8 @@
 
 Contract: ``FrameSearch.open(index)`` returns a searcher that is current with the
 SQLite index; ``range_search(queries, radius)`` returns every (query row, video
-id, frame time, distance) with distance <= radius: exactly what a brute-force
-scan of every stored hash returns (``hamming.HammingSearch`` is that scan, and
+id, frame time, stored view, distance) with distance <= radius: exactly what a
+brute-force scan of every stored hash returns (``hamming.HammingSearch`` is that scan, and
 the tests hold the two equal). SQLite stays the source of truth; this structure
 is derived from it and rebuilt from it when missing, damaged or stale.
 
@@ -51,7 +51,7 @@ from .index import Index
 
 MIN_CHUNK_BITS = 16
 MAX_CHUNK_BITS = 22  # 2**22 offsets per table: 16 MB
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the stored view of each row
 # Bounds the candidate arrays of one block of queries (~40 bytes each).
 _CANDIDATES_PER_BLOCK = 500_000
 SEARCH_THREADS = 2
@@ -62,14 +62,18 @@ class Found:
     query_rows: np.ndarray  # int64, row of the query hash
     video_ids: np.ndarray  # int64
     times: np.ndarray  # float64 seconds since the indexed video's first frame
+    views: np.ndarray  # int8, index.VIEW_*: what the indexed hash shows
     distances: np.ndarray  # int32
 
 
+# The per-row columns a segment shares with index.FrameArrays, in Segment.build's order.
+_ROWS = ("hashes", "video_ids", "times", "views")
 _NO_HITS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
 
 
 def _empty() -> Found:
-    return Found(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32))
+    return Found(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8),
+                 np.zeros(0, np.int32))
 
 
 @functools.cache
@@ -114,13 +118,14 @@ def chunk_values(hashes: np.ndarray, widths: np.ndarray) -> np.ndarray:
 
 
 class Segment:
-    """n rows: hashes, video ids, times and one sorted posting table per chunk."""
+    """n rows: hashes, video ids, times, views and one sorted posting table per chunk."""
 
-    _FILES = ("hashes", "video_ids", "times", "widths", "offsets", "postings")
+    _FILES = ("hashes", "video_ids", "times", "views", "widths", "offsets", "postings")
 
     def __init__(self, hashes: np.ndarray, video_ids: np.ndarray, times: np.ndarray,
-                 widths: np.ndarray, offsets: np.ndarray, postings: np.ndarray) -> None:
-        self.hashes, self.video_ids, self.times = hashes, video_ids, times
+                 views: np.ndarray, widths: np.ndarray, offsets: np.ndarray,
+                 postings: np.ndarray) -> None:
+        self.hashes, self.video_ids, self.times, self.views = hashes, video_ids, times, views
         self.widths, self.offsets, self.postings = widths, offsets, postings
         # Where each table's 2**width + 1 offsets start in the flat offsets array.
         sizes = [(1 << int(w)) + 1 for w in widths]
@@ -131,7 +136,7 @@ class Segment:
 
     @classmethod
     def build(cls, hashes: np.ndarray, video_ids: np.ndarray, times: np.ndarray,
-              radius: int) -> "Segment":
+              views: np.ndarray, radius: int) -> "Segment":
         hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         if len(hashes) >= 2**32 or (len(video_ids) and int(np.max(video_ids)) >= 2**31):
             raise ValueError("a segment holds under 2**32 rows of video ids under 2**31")
@@ -144,7 +149,8 @@ class Segment:
             counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
             offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32))
         return cls(hashes, np.ascontiguousarray(video_ids, np.int32),
-                   np.ascontiguousarray(times, np.float32), widths,
+                   np.ascontiguousarray(times, np.float32), np.ascontiguousarray(views, np.int8),
+                   widths,
                    np.concatenate(offsets), postings)
 
     def save(self, folder: Path) -> None:
@@ -157,8 +163,8 @@ class Segment:
 
     def without(self, video_id: int, radius: int) -> "Segment":
         keep = np.asarray(self.video_ids) != video_id
-        return Segment.build(np.asarray(self.hashes)[keep], np.asarray(self.video_ids)[keep],
-                             np.asarray(self.times)[keep], radius)
+        return Segment.build(*(np.asarray(getattr(self, column))[keep] for column in _ROWS),
+                             radius)
 
     def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query rows, segment rows, distances) of every row within ``radius``."""
@@ -226,12 +232,13 @@ class FrameSearch:
             for segment in self.segments:
                 q, r, d = segment.search(unique[rows], radius)
                 found.append((rows[q], np.asarray(segment.video_ids)[r].astype(np.int64),
-                              np.asarray(segment.times)[r].astype(np.float64), d))
+                              np.asarray(segment.times)[r].astype(np.float64),
+                              np.asarray(segment.views)[r], d))
             return found
 
         with ThreadPoolExecutor(SEARCH_THREADS) as pool:
             parts = [part for found in pool.map(search_part, halves) for part in found]
-        q, vid, t, d = (np.concatenate(x) for x in zip(*parts))
+        q, vid, t, view, d = (np.concatenate(x) for x in zip(*parts))
         # Fan each unique query hash's hits back out to every query row it stands for.
         order = np.argsort(inverse, kind="stable")
         first = np.searchsorted(inverse[order], np.arange(len(unique)))
@@ -240,7 +247,7 @@ class FrameSearch:
         hit = np.repeat(np.arange(len(q)), per_hit)
         offset_in_group = np.arange(len(hit)) - np.repeat(np.cumsum(per_hit) - per_hit, per_hit)
         rows = order[np.repeat(first[q], per_hit) + offset_in_group]
-        return Found(rows.astype(np.int64), vid[hit], t[hit], d[hit])
+        return Found(rows.astype(np.int64), vid[hit], t[hit], view[hit], d[hit])
 
     # -- keeping it current with SQLite -------------------------------------------
 
@@ -339,11 +346,10 @@ class _Store:
         # SQLite is read a slice of videos at a time; the new rows become one segment.
         parts = [self.index.frames_of_videos(video_ids[start:start + 5_000])
                  for start in range(0, len(video_ids), 5_000)]
-        hashes = np.concatenate([p.hashes for p in parts])
-        if len(hashes) == 0:
+        if sum(len(p.hashes) for p in parts) == 0:
             return segments
-        new = Segment.build(hashes, np.concatenate([p.video_ids for p in parts]),
-                            np.concatenate([p.times for p in parts]), self.radius)
+        new = Segment.build(*(np.concatenate([getattr(p, column) for p in parts])
+                              for column in _ROWS), self.radius)
         return _merged(segments + [new], self.radius)
 
     def _write(self, segment: Segment) -> str:
@@ -391,7 +397,6 @@ def _merged(segments: list[Segment], radius: int) -> list[Segment]:
     while len(segments) >= 2 and 2 * len(segments[-1]) >= len(segments[-2]):
         older, newer = segments[-2], segments[-1]
         segments = segments[:-2] + [Segment.build(
-            np.concatenate([np.asarray(older.hashes), np.asarray(newer.hashes)]),
-            np.concatenate([np.asarray(older.video_ids), np.asarray(newer.video_ids)]),
-            np.concatenate([np.asarray(older.times), np.asarray(newer.times)]), radius)]
+            *(np.concatenate([np.asarray(getattr(part, column)) for part in (older, newer)])
+              for column in _ROWS), radius)]
     return segments

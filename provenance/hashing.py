@@ -20,8 +20,8 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
-from .views import (BOX_FRAMES, BOX_SECONDS, Box, View, content_box, fill_overlay, overlay_mask,
-                    query_views, region_proposals, render, rotation_of, unrotate)
+from .views import (BOX_FRAMES, BOX_SECONDS, Box, View, content_box, fill_overlay, index_views,
+                    overlay_mask, query_views, region_proposals, render, rotation_of, unrotate)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -138,8 +138,10 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class HashedVideo:
     """A fetched video with the hashes of its kept keyframes, ready to index or match.
 
-    ``hashes`` are of the ``content`` view (what the index stores); ``views``
-    holds, for queries, the hashes of every view in ``views.query_views``.
+    ``hashes`` are of the ``content`` view; ``views`` holds the hashes of every
+    view in ``views.query_views`` (a query) or ``views.index_views`` (a video
+    hashed to be indexed), by name. Both include ``content``, ``centre`` and,
+    when padding was found, ``full`` and ``full-centre``: what the index stores.
     """
 
     media: FetchedMedia
@@ -164,8 +166,8 @@ class HashedVideo:
 def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
                for_query: bool = True, sparse: bool = False) -> HashedVideo:
     """Hash every kept keyframe in each view a query tries or, with ``for_query``
-    false, only in the views the index stores (the footage, and the whole picture
-    when padding was found): half the hashing or less."""
+    false, only in the views the index stores (``views.index_views``): a few
+    views instead of dozens."""
     info = probe(media.path)
     frames = extract(media.path, settings, info.duration_s, info.frame_rate, sparse)
     # The first frames decide where the footage sits in the picture; the rest
@@ -188,7 +190,7 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
         views = query_views(box, regions, overlay_mask(pixels), rotation)
     else:
         regions = []
-        views = [v for v in query_views(box) if not v.mirrored]
+        views = index_views(box)
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     overlay = next((v.overlay for v in views if v.overlay is not None), None)

@@ -102,7 +102,8 @@ MIGRATIONS: list[str] = [
     """,
     # View 0 hashes the footage inside any padding; view 1, stored only when
     # padding was found, hashes the whole picture, so a copy whose padding
-    # was judged differently still meets one of the two.
+    # was judged differently still meets one of the two. (Views 2 and 3, their
+    # centres, came later and need no change of schema: VIEW_CENTRE.)
     """
     ALTER TABLE frames ADD COLUMN view INTEGER NOT NULL DEFAULT 0;
     """,
@@ -151,13 +152,22 @@ class VideoRecord:
     sightings: list[Sighting] = field(default_factory=list)
 
 
+# What each stored hash of a keyframe shows (frames.view): see views.index_views.
+VIEW_FOOTAGE = 0  # the footage inside any padding
+VIEW_WHOLE_PICTURE = 1  # the uncropped frame, stored only when padding was found
+VIEW_CENTRE = 2  # the centre of the footage (views.CENTRE_SHARE), met by zoomed queries
+VIEW_WHOLE_CENTRE = 3  # the centre of the uncropped frame, stored only when padding was found
+CENTRE_VIEWS = (VIEW_CENTRE, VIEW_WHOLE_CENTRE)
+
+
 @dataclass(frozen=True)
 class FrameArrays:
-    """Every indexed keyframe, column-wise, for the matcher."""
+    """Stored frame hashes, column-wise, for the matcher."""
 
     video_ids: np.ndarray  # int64
     times: np.ndarray  # float64 seconds since the video's first frame
     hashes: np.ndarray  # (n, words) uint64
+    views: np.ndarray  # int8, VIEW_*
 
 
 @contextlib.contextmanager
@@ -275,15 +285,22 @@ class Index:
     def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
                   height: int, container_tags: dict[str, str], times: list[float],
                   details: list[float], hashes: np.ndarray,
-                  whole_picture: np.ndarray | None = None) -> int:
+                  whole_picture: np.ndarray | None = None,
+                  centre: np.ndarray | None = None,
+                  whole_centre: np.ndarray | None = None) -> int:
         """Store a new video with its first sighting and all its frames, atomically.
 
-        ``whole_picture``: hashes of the uncropped frames, when ``hashes`` are of
-        footage cropped out of padding (stored as view 1).
+        ``hashes`` are of the footage; ``whole_picture``, of the uncropped frames
+        when ``hashes`` are of footage cropped out of padding; ``centre`` and
+        ``whole_centre``, of the centre of each. One row per keyframe each.
         """
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
-        views = [(0, hashes)] + ([(1, whole_picture)] if whole_picture is not None else [])
+        views = [(VIEW_FOOTAGE, hashes)] + [
+            (view, extra) for view, extra in ((VIEW_WHOLE_PICTURE, whole_picture),
+                                              (VIEW_CENTRE, centre),
+                                              (VIEW_WHOLE_CENTRE, whole_centre))
+            if extra is not None]
         words_per_hash = int(self.scheme.split("-")[1]) // 64
         rows = []
         for view, view_hashes in views:
@@ -388,9 +405,8 @@ class Index:
         parts = [self._frames(where, args) for where, args in _id_chunks("video_id", video_ids)]
         if not parts:
             return self._frames("WHERE 0", ())
-        return FrameArrays(np.concatenate([p.video_ids for p in parts]),
-                           np.concatenate([p.times for p in parts]),
-                           np.concatenate([p.hashes for p in parts]))
+        return FrameArrays(*(np.concatenate([getattr(p, column) for p in parts])
+                             for column in ("video_ids", "times", "hashes", "views")))
 
     def frames_of(self, video_id: int) -> FrameArrays:
         """The video's keyframes as stored for search (view 0, the footage)."""
@@ -404,13 +420,15 @@ class Index:
         columns = ", ".join(f"h{i}" for i in range(words))
         with _translated(self.path, self.busy_timeout_s):
             rows = self.db.execute(
-                f"SELECT video_id, t, {columns} FROM frames {where} ORDER BY video_id, seq",
-                args).fetchall()
+                f"SELECT video_id, t, view, {columns} FROM frames {where}"
+                " ORDER BY video_id, seq", args).fetchall()
         if not rows:
-            return FrameArrays(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, words), np.uint64))
-        hashes = np.array([row[2:] for row in rows], dtype=np.int64).view(np.uint64)
+            return FrameArrays(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, words), np.uint64),
+                               np.zeros(0, np.int8))
+        hashes = np.array([row[3:] for row in rows], dtype=np.int64).view(np.uint64)
         return FrameArrays(np.array([row[0] for row in rows], dtype=np.int64),
-                           np.array([row[1] for row in rows], dtype=np.float64), hashes)
+                           np.array([row[1] for row in rows], dtype=np.float64), hashes,
+                           np.array([row[2] for row in rows], dtype=np.int8))
 
     def summary(self) -> dict[str, int]:
         """Videos and keyframes, as every report states them: two cheap reads, where

@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from .frame_search import FrameSearch
-from .views import View
+from .index import CENTRE_VIEWS
+from .views import CENTRE_SHARE, View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
@@ -66,7 +67,8 @@ class FramePair:
 
 
 RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
-                  "speed_changed", "reframed", "overlaid", "inside_other_footage", "rotated")
+                  "speed_changed", "reframed", "overlaid", "inside_other_footage", "rotated",
+                  "edges_differ", "cropped")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class VideoMatch:
     offset_s: float
     view: View  # the view of the query frames that matched
     pairs: list[FramePair] = field(default_factory=list)
+    # Query frames the plain view (the whole footage) matched anywhere in this
+    # video: what a match on another view is measured against.
+    plain_frames: int = 0
 
     @property
     def mirrored(self) -> bool:
@@ -107,9 +112,16 @@ def find_matches(query: QueryFrames, search: FrameSearch,
     stacked = np.concatenate([hashes for _, hashes in query.views])
     found = search.range_search(stacked, params.radius)
     frames_per_view = len(query.times)
-    q_idx = found.query_rows % frames_per_view
     view_of_pair = found.query_rows // frames_per_view
-    video_of_pair, ref_times, dist = found.video_ids, found.times, found.distances
+    # A query's centre views meet only the index's centre hashes and its other
+    # views only the others: a pair across the two would claim a zoom or an
+    # inset no rung of either ladder measured.
+    of_centre = np.array([view.of_centre for view, _ in query.views])
+    keep = of_centre[view_of_pair] == np.isin(found.views, CENTRE_VIEWS)
+    q_idx = found.query_rows[keep] % frames_per_view
+    view_of_pair = view_of_pair[keep]
+    video_of_pair, ref_times = found.video_ids[keep], found.times[keep]
+    dist = found.distances[keep]
     candidates = np.unique(video_of_pair)
     durations = durations_of([int(v) for v in candidates])
     matches = []
@@ -182,6 +194,7 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         reference_coverage=round(min(1.0, (r_seg[1] - r_seg[0]) / ref_duration), 4)
         if ref_duration else 0.0,
         matched_frames=n,
+        plain_frames=int(np.unique(q_idx[view_of_pair == 0]).size),
         mean_distance=round(float(d.mean()), 2),
         speed=round(float(speed), 4),
         offset_s=round(float(offset), 3),
@@ -293,6 +306,21 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
             "rotated", f"matched only once turned back {abs(turn):.1f} degrees "
                        f"{'anticlockwise' if turn > 0 else 'clockwise'}: the picture was turned "
                        "inside its frame and its corners cut off", turn))
+    # The centre of an untouched copy matches as well as the whole, and wins now
+    # and then: the edges are said to differ only where the whole footage
+    # matched under half as many frames.
+    if m.view.scale == 1.0 and m.plain_frames < m.matched_frames / 2:
+        found.append(Relation(
+            "edges_differ", f"matched on the middle {CENTRE_SHARE:.0%} of the footage in "
+                            f"{m.matched_frames} frames, the whole footage in {m.plain_frames}: "
+                            "its edges differ (captions, text, tickers, logos or a slight crop)",
+            round(m.plain_frames / m.matched_frames, 4)))
+    elif m.view.scale is not None:
+        found.append(Relation(
+            "cropped", f"matched only once the query's centre was taken at "
+                       f"{CENTRE_SHARE / m.view.scale:.0%}: the query shows about "
+                       f"{m.view.scale:.0%} of the reference's width and height (cropped or "
+                       "zoomed in)", m.view.scale))
     if m.view.name.startswith("region"):
         b = m.view.box
         found.append(Relation(

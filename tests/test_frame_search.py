@@ -74,17 +74,24 @@ def test_segments_find_exactly_what_a_full_scan_finds(words, radius):
     hashes = np.concatenate(_videos(rng, 60, 50, words))
     video_ids = np.repeat(np.arange(60), 50)
     times = np.tile(np.arange(50) * 0.25, 60)
+    views = np.tile(np.arange(50) % 3, 60).astype(np.int8)
     queries = _near(rng, hashes, 200, max_flips=radius + 8)
     # Laid out for another radius than the one searched: still exact.
-    search = FrameSearch([Segment.build(hashes[:1000], video_ids[:1000], times[:1000], 31),
-                          Segment.build(hashes[1000:], video_ids[1000:], times[1000:], 10)])
+    search = FrameSearch([Segment.build(hashes[:1000], video_ids[:1000], times[:1000],
+                                        views[:1000], 31),
+                          Segment.build(hashes[1000:], video_ids[1000:], times[1000:],
+                                        views[1000:], 10)])
     found = search.range_search(queries, radius)
     q, r, d = HammingSearch(hashes).range_search(queries, radius)
     assert _triples(found.query_rows, found.video_ids, found.distances) == \
         _triples(q, video_ids[r], d)
     assert len(d) > (10 if radius == 0 else 200)  # near copies found, not only exact ones
-    # Each hit carries its frame's own time.
+    # Each hit carries its frame's own time and stored view.
     assert np.allclose(np.sort(found.times), np.sort(times[r]))
+    assert sorted(zip(found.query_rows.tolist(), found.video_ids.tolist(), found.times.tolist(),
+                      found.views.tolist())) == \
+        sorted(zip(q.tolist(), video_ids[r].tolist(), times[r].astype(np.float32).tolist(),
+                   views[r].tolist()))
 
 
 @pytest.mark.parametrize("scheme", ["pdq-256-v1", "phash-64-v1"])

@@ -78,3 +78,38 @@ def test_heavily_edited_copy_of_moving_footage_is_listed_at_the_same_distance(in
     times = np.arange(16) * 0.25
     edited = np.array([_flip(moving[8 + 2 * k], 24, rng) for k in range(len(times))])
     assert _listed(index, edited, times) == [ids["moving"]]
+
+
+def test_centre_views_meet_only_centre_hashes(tmp_path):
+    """A query's zoomed centre and an indexed footage hash are different framings:
+    equal hashes across the two are a coincidence of framing, not a match."""
+    rng = np.random.default_rng(11)
+    footage = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
+    centre = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
+    times = np.arange(16) * 0.25
+    settings = Settings()
+    params = MatchParams(radius=settings.radius_for("pdq"),
+                         score_threshold=settings.match_score_threshold,
+                         query_interval_s=settings.query_interval_s)
+    zoom = View("zoom-0.790", FULL.centre(0.76), False, scale=0.79)
+    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
+        media = FetchedMedia(Path("/clips/z.mp4"), "z" * 64, 1,
+                             SourceMetadata(source="/clips/z.mp4", retrieved_at="2026-01-01T00:00:00Z"))
+        index.add_video(media, duration_s=10.0, width=640, height=360, container_tags={},
+                        times=[i * STEP for i in range(80)], details=[40.0] * 80,
+                        hashes=footage, centre=centre)
+
+        def matches(view: View, rows: np.ndarray) -> list:
+            query = QueryFrames(times, [(View("content", FULL, False), rows[::-1].copy()),
+                                        (view, rows)], 4.0)
+            return find_matches(query, FrameSearch.open(index), index.durations, params)
+
+        near = np.array([_flip(centre[8 + 2 * k], 6, rng) for k in range(len(times))])
+        found = matches(zoom, near)
+        assert [m.view.name for m in found] == ["zoom-0.790"]
+        assert found[0].reference_segment[0] == pytest.approx(1.0, abs=0.2)
+        # The same zoomed view near the footage hashes, or a plain view near the
+        # centre hashes, finds nothing.
+        across = np.array([_flip(footage[8 + 2 * k], 6, rng) for k in range(len(times))])
+        assert matches(zoom, across) == []
+        assert matches(View("content-mirrored", FULL, True), near) == []
