@@ -94,8 +94,9 @@ class VideoMatch:
     offset_s: float
     view: View  # the view of the query frames that matched
     pairs: list[FramePair] = field(default_factory=list)
-    # Query frames the plain view (the whole footage) matched anywhere in this
-    # video: what a match on another view is measured against.
+    # Query frames the whole footage (the first view of the same mirroring that is
+    # not a centre) matched anywhere in this video: what a centre match is
+    # measured against.
     plain_frames: int = 0
 
     @property
@@ -194,13 +195,19 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         reference_coverage=round(min(1.0, (r_seg[1] - r_seg[0]) / ref_duration), 4)
         if ref_duration else 0.0,
         matched_frames=n,
-        plain_frames=int(np.unique(q_idx[view_of_pair == 0]).size),
+        plain_frames=int(np.unique(q_idx[view_of_pair == _whole_view(query, view_index)]).size),
         mean_distance=round(float(d.mean()), 2),
         speed=round(float(speed), 4),
         offset_s=round(float(offset), 3),
         view=query.views[view_index][0],
         pairs=[FramePair(float(qt[i]), float(rt[i]), int(d[i])) for i in order],
     )
+
+
+def _whole_view(query: QueryFrames, view_index: int) -> int:
+    mirrored = query.views[view_index][0].mirrored
+    return next((i for i, (view, _) in enumerate(query.views)
+                 if not view.of_centre and view.mirrored == mirrored), 0)
 
 
 def _tells_time(query_t, ref_t, dist, q_idx, in_view, chosen, speed, offset, radius
@@ -313,7 +320,8 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
         found.append(Relation(
             "edges_differ", f"matched on the middle {CENTRE_SHARE:.0%} of the footage in "
                             f"{m.matched_frames} frames, the whole footage in {m.plain_frames}: "
-                            "its edges differ (captions, text, tickers, logos or a slight crop)",
+                            "its edges differ (captions, text, tickers, logos, a slight crop, or "
+                            "an edit that changed the edges more than the centre)",
             round(m.plain_frames / m.matched_frames, 4)))
     elif m.view.scale is not None:
         found.append(Relation(

@@ -89,8 +89,8 @@ def test_copy_under_a_caption_bar_is_found_on_its_centre(indexed, tmp_path):
 
 @pytest.mark.parametrize("kept", [0.8, 0.87])
 def test_zoomed_in_copy_is_found_and_reported_as_cropped(indexed, tmp_path, kept):
-    """A centre crop, scaled back up by the player: on a rung of the zoom ladder
-    (0.79 is 1.3 % from 0.8) and between two (0.87: 1.7 % from 0.855)."""
+    """A centre crop, scaled back up by the player: near a rung of the zoom
+    ladder (0.8 is 1.3 % from 0.790) and between two (0.87: 1.7 % from 0.855)."""
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "zoomed.mp4",
                        vf=f"crop=trunc(iw*{kept}/2)*2:trunc(ih*{kept}/2)*2,scale=640:-2")

@@ -11,7 +11,7 @@ from provenance.config import Settings
 from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch
 from provenance.index import Index
-from provenance.match import MatchParams, QueryFrames, find_matches
+from provenance.match import MatchParams, QueryFrames, describe_relations, find_matches
 from provenance.views import FULL, View
 
 WORDS = 4  # PDQ: 256 bits
@@ -113,3 +113,41 @@ def test_centre_views_meet_only_centre_hashes(tmp_path):
         across = np.array([_flip(footage[8 + 2 * k], 6, rng) for k in range(len(times))])
         assert matches(zoom, across) == []
         assert matches(View("content-mirrored", FULL, True), near) == []
+
+
+def test_edges_are_said_to_differ_only_where_the_whole_footage_matched_less(tmp_path):
+    """A mirrored copy met on its mirrored centre is measured against the mirrored
+    whole footage: its edges are unchanged. A copy whose edges are covered (the whole
+    footage matched nowhere) has them said to differ."""
+    rng = np.random.default_rng(5)
+    footage = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
+    centre = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
+    times = np.arange(16) * 0.25
+    settings = Settings()
+    params = MatchParams(radius=settings.radius_for("pdq"), score_threshold=0.4,
+                         query_interval_s=settings.query_interval_s)
+    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
+        media = FetchedMedia(Path("/clips/e.mp4"), "e" * 64, 1,
+                             SourceMetadata(source="/clips/e.mp4", retrieved_at="2026-01-01T00:00:00Z"))
+        index.add_video(media, duration_s=10.0, width=640, height=360, container_tags={},
+                        times=[i * STEP for i in range(80)], details=[40.0] * 80,
+                        hashes=footage, centre=centre)
+        shown = [8 + 2 * k for k in range(len(times))]
+        # The centre matches closer than the whole footage, so the centre view wins.
+        whole = np.array([_flip(footage[i], 12, rng) for i in shown])
+        middle = np.array([_flip(centre[i], 2, rng) for i in shown])
+        unrelated = rng.integers(0, 2**64, size=(len(times), WORDS), dtype=np.uint64)
+
+        def edges_differ(mirrored_whole: np.ndarray) -> bool:
+            query = QueryFrames(times, [
+                (View("content", FULL, False), unrelated),
+                (View("content-mirrored", FULL, True), mirrored_whole),
+                (View("centre-mirrored", FULL.centre(0.6), True, scale=1.0), middle)], 4.0)
+            [found] = find_matches(query, FrameSearch.open(index), index.durations, params)
+            assert found.view.name == "centre-mirrored"
+            kinds = [r.kind for r in describe_relations(
+                found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))]
+            return "edges_differ" in kinds
+
+        assert not edges_differ(whole)
+        assert edges_differ(unrelated)
