@@ -48,9 +48,9 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
         height=hashed.info.height, container_tags=hashed.info.tags, times=hashed.times,
         details=hashed.details, hashes=hashed.hashes,
-        whole_picture=None if hashed.box.is_full else hashed.views["full"],
-        centre=hashed.views["centre"],
-        whole_centre=None if hashed.box.is_full else hashed.views["full-centre"])
+        # The whole picture and its centre are hashed only when padding was found.
+        whole_picture=hashed.views.get("full"), centre=hashed.views["centre"],
+        whole_centre=hashed.views.get("full-centre"))
     return AddOutcome(media.metadata.source, "added", video_id, len(hashed.times))
 
 

@@ -84,6 +84,7 @@ class Box:
 
 
 FULL = Box()
+FULL_CENTRE = FULL.centre(CENTRE_SHARE)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ def index_views(box: Box) -> list[View]:
              View("centre", box.centre(CENTRE_SHARE), False, scale=1.0)]
     if not box.is_full:
         views += [View("full", FULL, False),
-                  View("full-centre", FULL.centre(CENTRE_SHARE), False, scale=1.0)]
+                  View("full-centre", FULL_CENTRE, False, scale=1.0)]
     return views
 
 
@@ -252,9 +253,8 @@ def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = 
     if not box.is_full:
         # A caption bar or ticker flat enough to pass for padding takes the
         # footage's box off centre; the picture's own centre is not.
-        centre = FULL.centre(CENTRE_SHARE)
-        views += [View("full-centre", centre, False, scale=1.0),
-                  View("full-centre-mirrored", centre, True, scale=1.0)]
+        views += [View("full-centre", FULL_CENTRE, False, scale=1.0),
+                  View("full-centre-mirrored", FULL_CENTRE, True, scale=1.0)]
     views += [View(f"region-{i + 1}", region, False) for i, region in enumerate(regions)]
     if overlay is not None and overlay.any():
         views += [View("content-unmasked", box, False, overlay),

@@ -25,13 +25,21 @@ def _flip(row: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _add(index: Index, name: str, hashes: np.ndarray) -> int:
+def _add(index: Index, name: str, hashes: np.ndarray, centre: np.ndarray | None = None) -> int:
     media = FetchedMedia(Path(f"/clips/{name}.mp4"), name * 8, 1,
                          SourceMetadata(source=f"/clips/{name}.mp4",
                                         retrieved_at="2026-01-01T00:00:00Z"))
     n = len(hashes)
     return index.add_video(media, duration_s=n * STEP, width=640, height=360, container_tags={},
-                           times=[i * STEP for i in range(n)], details=[40.0] * n, hashes=hashes)
+                           times=[i * STEP for i in range(n)], details=[40.0] * n, hashes=hashes,
+                           centre=centre)
+
+
+def _params() -> MatchParams:
+    settings = Settings()
+    return MatchParams(radius=settings.radius_for("pdq"),
+                       score_threshold=settings.match_score_threshold,
+                       query_interval_s=settings.query_interval_s)
 
 
 @pytest.fixture()
@@ -49,14 +57,10 @@ def indexed(tmp_path):
 
 
 def _listed(index: Index, hashes: np.ndarray, times: np.ndarray) -> list[int]:
-    settings = Settings()
     query = QueryFrames(times, [(View("content", FULL, False), hashes)],
                         float(times[-1] + 0.25))
-    params = MatchParams(radius=settings.radius_for("pdq"),
-                         score_threshold=settings.match_score_threshold,
-                         query_interval_s=settings.query_interval_s)
     return [m.video_id for m in find_matches(query, FrameSearch.open(index), index.durations,
-                                             params)]
+                                             _params())]
 
 
 def test_still_footage_that_only_looks_alike_is_not_listed(indexed):
@@ -80,74 +84,64 @@ def test_heavily_edited_copy_of_moving_footage_is_listed_at_the_same_distance(in
     assert _listed(index, edited, times) == [ids["moving"]]
 
 
-def test_centre_views_meet_only_centre_hashes(tmp_path):
-    """A query's zoomed centre and an indexed footage hash are different framings:
-    equal hashes across the two are a coincidence of framing, not a match."""
+@pytest.fixture()
+def framed(tmp_path):
+    """10 s of moving footage indexed with its centre, and the footage and centre
+    hashes at 1.0, 1.25, ... 4.75 s: what a 4 s query of it shows."""
     rng = np.random.default_rng(11)
     footage = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
     centre = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
-    times = np.arange(16) * 0.25
-    settings = Settings()
-    params = MatchParams(radius=settings.radius_for("pdq"),
-                         score_threshold=settings.match_score_threshold,
-                         query_interval_s=settings.query_interval_s)
+    index = Index(tmp_path / "index.db", default_scheme="pdq-256-v1")
+    _add(index, "framed", footage, centre)
+    yield index, footage[8::2][:16], centre[8::2][:16], rng
+    index.close()
+
+
+QUERY_TIMES = np.arange(16) * 0.25
+
+
+def test_centre_views_meet_only_centre_hashes(framed):
+    """A query's zoomed centre and an indexed footage hash are different framings:
+    equal hashes across the two are a coincidence of framing, not a match."""
+    index, footage, centre, rng = framed
     zoom = View("zoom-0.790", FULL.centre(0.76), False, scale=0.79)
-    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
-        media = FetchedMedia(Path("/clips/z.mp4"), "z" * 64, 1,
-                             SourceMetadata(source="/clips/z.mp4", retrieved_at="2026-01-01T00:00:00Z"))
-        index.add_video(media, duration_s=10.0, width=640, height=360, container_tags={},
-                        times=[i * STEP for i in range(80)], details=[40.0] * 80,
-                        hashes=footage, centre=centre)
 
-        def matches(view: View, rows: np.ndarray) -> list:
-            query = QueryFrames(times, [(View("content", FULL, False), rows[::-1].copy()),
-                                        (view, rows)], 4.0)
-            return find_matches(query, FrameSearch.open(index), index.durations, params)
+    def matches(view: View, rows: np.ndarray) -> list:
+        query = QueryFrames(QUERY_TIMES, [(View("content", FULL, False), rows[::-1].copy()),
+                                          (view, rows)], 4.0)
+        return find_matches(query, FrameSearch.open(index), index.durations, _params())
 
-        near = np.array([_flip(centre[8 + 2 * k], 6, rng) for k in range(len(times))])
-        found = matches(zoom, near)
-        assert [m.view.name for m in found] == ["zoom-0.790"]
-        assert found[0].reference_segment[0] == pytest.approx(1.0, abs=0.2)
-        # The same zoomed view near the footage hashes, or a plain view near the
-        # centre hashes, finds nothing.
-        across = np.array([_flip(footage[8 + 2 * k], 6, rng) for k in range(len(times))])
-        assert matches(zoom, across) == []
-        assert matches(View("content-mirrored", FULL, True), near) == []
+    near = np.array([_flip(row, 6, rng) for row in centre])
+    found = matches(zoom, near)
+    assert [m.view.name for m in found] == ["zoom-0.790"]
+    assert found[0].reference_segment[0] == pytest.approx(1.0, abs=0.2)
+    # The same zoomed view near the footage hashes, or a plain view near the
+    # centre hashes, finds nothing.
+    across = np.array([_flip(row, 6, rng) for row in footage])
+    assert matches(zoom, across) == []
+    assert matches(View("content-mirrored", FULL, True), near) == []
 
 
-def test_edges_are_said_to_differ_only_where_the_whole_footage_matched_less(tmp_path):
+def test_edges_are_said_to_differ_only_where_the_whole_footage_matched_less(framed):
     """A mirrored copy met on its mirrored centre is measured against the mirrored
     whole footage: its edges are unchanged. A copy whose edges are covered (the whole
     footage matched nowhere) has them said to differ."""
-    rng = np.random.default_rng(5)
-    footage = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
-    centre = rng.integers(0, 2**64, size=(80, WORDS), dtype=np.uint64)
-    times = np.arange(16) * 0.25
-    settings = Settings()
-    params = MatchParams(radius=settings.radius_for("pdq"), score_threshold=0.4,
-                         query_interval_s=settings.query_interval_s)
-    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
-        media = FetchedMedia(Path("/clips/e.mp4"), "e" * 64, 1,
-                             SourceMetadata(source="/clips/e.mp4", retrieved_at="2026-01-01T00:00:00Z"))
-        index.add_video(media, duration_s=10.0, width=640, height=360, container_tags={},
-                        times=[i * STEP for i in range(80)], details=[40.0] * 80,
-                        hashes=footage, centre=centre)
-        shown = [8 + 2 * k for k in range(len(times))]
-        # The centre matches closer than the whole footage, so the centre view wins.
-        whole = np.array([_flip(footage[i], 12, rng) for i in shown])
-        middle = np.array([_flip(centre[i], 2, rng) for i in shown])
-        unrelated = rng.integers(0, 2**64, size=(len(times), WORDS), dtype=np.uint64)
+    index, footage, centre, rng = framed
+    # The centre matches closer than the whole footage, so the centre view wins.
+    whole = np.array([_flip(row, 12, rng) for row in footage])
+    middle = np.array([_flip(row, 2, rng) for row in centre])
+    unrelated = rng.integers(0, 2**64, size=(len(QUERY_TIMES), WORDS), dtype=np.uint64)
 
-        def edges_differ(mirrored_whole: np.ndarray) -> bool:
-            query = QueryFrames(times, [
-                (View("content", FULL, False), unrelated),
-                (View("content-mirrored", FULL, True), mirrored_whole),
-                (View("centre-mirrored", FULL.centre(0.6), True, scale=1.0), middle)], 4.0)
-            [found] = find_matches(query, FrameSearch.open(index), index.durations, params)
-            assert found.view.name == "centre-mirrored"
-            kinds = [r.kind for r in describe_relations(
-                found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))]
-            return "edges_differ" in kinds
+    def edges_differ(mirrored_whole: np.ndarray) -> bool:
+        query = QueryFrames(QUERY_TIMES, [
+            (View("content", FULL, False), unrelated),
+            (View("content-mirrored", FULL, True), mirrored_whole),
+            (View("centre-mirrored", FULL.centre(0.6), True, scale=1.0), middle)], 4.0)
+        [found] = find_matches(query, FrameSearch.open(index), index.durations, _params())
+        assert found.view.name == "centre-mirrored"
+        kinds = [r.kind for r in describe_relations(
+            found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))]
+        return "edges_differ" in kinds
 
-        assert not edges_differ(whole)
-        assert edges_differ(unrelated)
+    assert not edges_differ(whole)
+    assert edges_differ(unrelated)
