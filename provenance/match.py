@@ -316,21 +316,21 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
     # The centre of an untouched copy matches as well as the whole, and wins now
     # and then: the edges are said to differ only where the whole footage
     # matched under half as many frames.
-    if m.view.scale == 1.0 and m.plain_frames < m.matched_frames / 2:
+    if m.view.scale == 1.0 and m.view.inset is None and m.plain_frames < m.matched_frames / 2:
         found.append(Relation(
             "edges_differ", f"matched on the middle {CENTRE_SHARE:.0%} of the footage in "
                             f"{m.matched_frames} frames, the whole footage in {m.plain_frames}: "
                             "its edges differ (captions, text, tickers, logos, a slight crop, or "
                             "an edit that changed the edges more than the centre)",
             round(m.plain_frames / m.matched_frames, 4)))
-    elif m.view.scale is not None:
+    elif m.view.scale is not None and m.view.inset is None:
         found.append(Relation(
             "cropped", f"matched only once the query's centre was taken at "
                        f"{CENTRE_SHARE / m.view.scale:.0%}: the query shows about "
                        f"{m.view.scale:.0%} of the reference's width and height (cropped or "
                        "zoomed in)", m.view.scale))
-    if m.view.name.startswith("region"):
-        b = m.view.box
+    if m.view.inset is not None:
+        b = m.view.inset
         found.append(Relation(
             "inside_other_footage",
             f"matched only inside the query's region x {b.x0:.2f}-{b.x1:.2f}, y {b.y0:.2f}-{b.y1:.2f}"

@@ -167,6 +167,23 @@ def test_clip_shown_small_in_a_corner_of_other_footage_is_found(indexed, tmp_pat
     assert 0.09 < relations["inside_other_footage"] < 0.16, relations
 
 
+def test_still_camera_clip_shown_small_on_a_still_picture_is_found(indexed, tmp_path):
+    """Nothing correlates across the seams of a still shot (an old film's two-shot)
+    shown in the corner of a still picture, so the inset is found from the steps
+    that stand still between the two pictures and from its moving part; mirrored
+    too, as reaction videos often are."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "his-girl-friday.mp4", tmp_path / "still-pip.mp4", extra=[
+        "-i", str(SAMPLES / "unrelated.mp4"), "-filter_complex",
+        "[0:v]scale=224:168,setsar=1,hflip[fg];"
+        "[1:v]trim=end_frame=1,loop=loop=-1:size=1,scale=640:480,setsar=1[bg];"
+        "[bg][fg]overlay=400:290:shortest=1"])
+    report = check_json(env, query)
+    _, relations = sole_match(report, "his-girl-friday.mp4")
+    # 224x168 of 640x480: 12 % of the picture.
+    assert "mirrored" in relations and 0.09 < relations["inside_other_footage"] < 0.16, relations
+
+
 def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "tos-cut.mp4",

@@ -145,3 +145,21 @@ def test_edges_are_said_to_differ_only_where_the_whole_footage_matched_less(fram
 
     assert not edges_differ(whole)
     assert edges_differ(unrelated)
+
+
+def test_an_inset_met_on_its_centre_is_inside_other_footage_not_cropped(framed):
+    """The rest of the picture around an inset is other footage: it is not an edge
+    of this footage that changed, nor a crop of it."""
+    index, _, centre, rng = framed
+    inset = FULL.centre(0.35)
+    unrelated = rng.integers(0, 2**64, size=(len(QUERY_TIMES), WORDS), dtype=np.uint64)
+    query = QueryFrames(QUERY_TIMES, [
+        (View("content", FULL, False), unrelated),
+        (View("region-1-centre", inset.centre(0.6), False, scale=1.0, inset=inset),
+         np.array([_flip(row, 8, rng) for row in centre]))], 4.0)
+    [found] = find_matches(query, FrameSearch.open(index), index.durations, _params())
+    relations = {r.kind: r.value for r in describe_relations(
+        found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))}
+    assert "edges_differ" not in relations and "cropped" not in relations, relations
+    # The inset's share of the picture, not its centre's.
+    assert relations["inside_other_footage"] == pytest.approx(inset.area)
