@@ -260,8 +260,9 @@ def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = 
         views += [View("full-centre", FULL_CENTRE, False, scale=1.0),
                   View("full-centre-mirrored", FULL_CENTRE, True, scale=1.0)]
     for i, region in enumerate(regions):
-        # An inset's box is found to a pixel or two, which costs ~30 bits over
-        # the whole inset; its centre, hashed coarser, forgives it better.
+        # An inset's box is found to a pixel or two, and the whole inset forgives
+        # little of it; its centre, hashed from 64x64, more (measured on a 70 %
+        # inset of the car clip with the box exact: whole 48 bits, centre 20).
         name, centre = f"region-{i + 1}", region.centre(CENTRE_SHARE)
         views += [View(name, region, False, inset=region),
                   View(f"{name}-mirrored", region, True, inset=region),
