@@ -8,7 +8,7 @@ import click
 
 from . import __version__, pipeline
 from .config import Settings, load_settings
-from .errors import EXIT_CODES_HELP, EXIT_INTERNAL, ProvenanceError
+from .errors import EXIT_CODES_HELP, EXIT_INDEX, EXIT_INTERNAL, ProvenanceError
 from .report import Report, clean, load_report, render_text, to_json
 from .report_html import render_html
 
@@ -67,20 +67,30 @@ def _progress(settings: Settings, message: str) -> None:
 def add(ctx: click.Context, sources: tuple[str, ...]) -> None:
     """Index each SOURCE (a video file or a URL); one line per source."""
     settings = _settings(ctx)
-    failure = 0
     with pipeline.default_index(settings) as index:
         _progress(settings, f"indexing {len(sources)} source(s) …")
-        for source, outcome in pipeline.add_many(list(sources), index, settings):
-            if isinstance(outcome, ProvenanceError):
-                if outcome.exit_code == 6:  # the index itself is broken: stop here
-                    raise outcome
-                click.echo(f"failed {clean(source, 300)}: {clean(outcome, 500)}")
-                failure = outcome.exit_code
-                continue
-            click.echo(f"{outcome.status} {clean(source, 300)} (video #{outcome.video_id}, "
-                       f"{outcome.keyframes} keyframes)")
+        failure = _echo_outcomes(
+            ((clean(source, 300), outcome)
+             for source, outcome in pipeline.add_many(list(sources), index, settings)),
+            lambda source, done: f"{done.status} {source} (video #{done.video_id}, "
+                                 f"{done.keyframes} keyframes)")
         pipeline.refresh_search(index)
     ctx.exit(failure)
+
+
+def _echo_outcomes(outcomes, success_line) -> int:
+    """One line per (label, outcome or error); the last failure's exit code, 0 if
+    none. A broken index stops the run at once."""
+    failure = 0
+    for label, outcome in outcomes:
+        if isinstance(outcome, ProvenanceError):
+            if outcome.exit_code == EXIT_INDEX:
+                raise outcome
+            click.echo(f"failed {label}: {clean(outcome, 500)}")
+            failure = outcome.exit_code
+        else:
+            click.echo(success_line(label, outcome))
+    return failure
 
 
 def _format_options(command):
@@ -178,6 +188,24 @@ def remove(ctx: click.Context, video_id: int) -> None:
             raise click.ClickException(f"no video #{video_id} in {index.path}")
         pipeline.refresh_search(index)
         click.echo(f"removed video #{video_id}")
+
+
+@main.command()
+@click.pass_context
+def rehash(ctx: click.Context) -> None:
+    """Hash again the videos indexed before each keyframe's centre was stored
+    (`stats` counts them as to_rehash), from the files they were indexed from:
+    crops, captions and logos are found against them only then. One line per
+    video; a video whose file is gone or changed is left as it was."""
+    settings = _settings(ctx)
+    with pipeline.default_index(settings) as index:
+        failure = _echo_outcomes(
+            ((f"video #{video_id}", outcome)
+             for video_id, outcome in pipeline.rehash_stale(index, settings)),
+            lambda video, done: f"rehashed {video} ({done.keyframes} keyframes) from "
+                                f"{clean(done.source, 300)}")
+        pipeline.refresh_search(index)
+    ctx.exit(failure)
 
 
 @main.command()

@@ -294,6 +294,55 @@ class Index:
         when ``hashes`` are of footage cropped out of padding; ``centre`` and
         ``whole_centre``, of the centre of each. One row per keyframe each.
         """
+        rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
+                " container_tags, keyframe_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (media.sha256, media.size_bytes, duration_s, width, height,
+                 printable_path(media.path),
+                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
+            video_id = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
+                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
+            self._insert_sighting(db, video_id, media.metadata)
+            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
+        return video_id
+
+    def replace_frames(self, video_id: int, *, times: list[float], details: list[float],
+                       hashes: np.ndarray, whole_picture: np.ndarray | None = None,
+                       centre: np.ndarray | None = None,
+                       whole_centre: np.ndarray | None = None) -> bool:
+        """Store a video's keyframes anew (hashed again from its file by a newer
+        version of the views), atomically; its sightings stay. False if no such video."""
+        rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
+        with self.transaction() as db:
+            if db.execute("UPDATE videos SET keyframe_count = ? WHERE id = ?",
+                          (len(times), video_id)).rowcount != 1:
+                return False
+            db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
+            db.executemany(
+                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
+                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
+            # The search structure drops the old rows and takes the new ones.
+            db.executemany("INSERT INTO frame_log (video_id, change) VALUES (?, ?)",
+                           [(video_id, "remove"), (video_id, "add")])
+        return True
+
+    def videos_without_centre(self) -> list[int]:
+        """Videos indexed before the centre of each keyframe was stored: crops,
+        captions and logos are found against them only once hashed again."""
+        with _translated(self.path, self.busy_timeout_s):
+            return [row[0] for row in self.db.execute(
+                "SELECT id FROM videos WHERE NOT EXISTS (SELECT 1 FROM frames"
+                f" WHERE frames.video_id = videos.id AND view IN ({','.join(map(str, CENTRE_VIEWS))}))"
+                " ORDER BY id")]
+
+    def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
+                    whole_picture: np.ndarray | None, centre: np.ndarray | None,
+                    whole_centre: np.ndarray | None) -> list[tuple]:
+        """(seq, t, detail, h0..h3, view) for every stored hash of a video's keyframes."""
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
         views = [(VIEW_FOOTAGE, hashes)] + [
@@ -313,20 +362,7 @@ class Index:
             for t, d, row in zip(times, details, view_hashes):
                 words = [to_signed(int(w)) for w in row] + [None] * (4 - len(row))
                 rows.append((len(rows), t, d, *words, view))
-        with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
-                " container_tags, keyframe_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (media.sha256, media.size_bytes, duration_s, width, height,
-                 printable_path(media.path),
-                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
-            video_id = cursor.lastrowid
-            db.executemany(
-                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
-                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
-            self._insert_sighting(db, video_id, media.metadata)
-            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
-        return video_id
+        return rows
 
     @staticmethod
     def _insert_sighting(db: sqlite3.Connection, video_id: int, m: SourceMetadata) -> bool:
@@ -449,6 +485,7 @@ class Index:
                 "sightings": one("SELECT count(*) FROM sightings"),
                 "keyframes": one("SELECT count(*) FROM frames WHERE view = 0"),
                 "hashes": one("SELECT count(*) FROM frames"),
+                "to_rehash": len(self.videos_without_centre()),
                 "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
                 # The write-ahead log holds recent writes until a checkpoint.
                 "size_bytes": sum(p.stat().st_size for p in (

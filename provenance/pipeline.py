@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from .config import Settings
-from .errors import ProvenanceError
+from .errors import BadInputError, ProvenanceError
 from .fetch import FetchedMedia, fetch
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
@@ -24,7 +24,7 @@ from .report import Report, build_report
 @dataclass(frozen=True)
 class AddOutcome:
     source: str
-    status: str  # "added", "new sighting", "already indexed"
+    status: str  # "added", "new sighting", "already indexed", "rehashed"
     video_id: int
     keyframes: int
 
@@ -46,12 +46,16 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     video_id = index.add_video(
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
-        height=hashed.info.height, container_tags=hashed.info.tags, times=hashed.times,
-        details=hashed.details, hashes=hashed.hashes,
-        # The whole picture and its centre are hashed only when padding was found.
-        whole_picture=hashed.views.get("full"), centre=hashed.views["centre"],
-        whole_centre=hashed.views.get("full-centre"))
+        height=hashed.info.height, container_tags=hashed.info.tags, **_stored(hashed))
     return AddOutcome(media.metadata.source, "added", video_id, len(hashed.times))
+
+
+def _stored(hashed: HashedVideo) -> dict:
+    """What the index stores of a hashed video's keyframes (views.index_views)."""
+    return dict(times=hashed.times, details=hashed.details, hashes=hashed.hashes,
+                # The whole picture and its centre are hashed only when padding was found.
+                whole_picture=hashed.views.get("full"), centre=hashed.views["centre"],
+                whole_centre=hashed.views.get("full-centre"))
 
 
 # Decoding sets the pace of a batch: two videos are fetched and hashed at once in
@@ -100,6 +104,30 @@ def _fetch_and_hash(source: str, settings: Settings, scheme: str
         return media, hash_video(media, settings, hasher_for(scheme), for_query=False)
     except ProvenanceError as exc:
         return exc
+
+
+def rehash_stale(index: Index, settings: Settings
+                 ) -> Iterator[tuple[int, AddOutcome | ProvenanceError]]:
+    """Hash again, from the file it was indexed from, each video stored before the
+    index kept the centre of every keyframe; yields (video id, outcome or the
+    error that left it as it was). A file that is gone or changed is an error:
+    add the video again from its source."""
+    for video_id in index.videos_without_centre():
+        record = index.video(video_id)
+        try:
+            if record is None:  # removed meanwhile
+                continue
+            if not record.media_path:
+                raise BadInputError(f"video #{video_id}: the index has no file path for it")
+            media = fetch(record.media_path, settings)
+            if media.sha256 != record.sha256:
+                raise BadInputError(f"{record.media_path}: the file changed since it was "
+                                    "indexed (another SHA-256)")
+            hashed = hash_video(media, settings, hasher_for(index.scheme), for_query=False)
+            index.replace_frames(video_id, **_stored(hashed))
+            yield video_id, AddOutcome(record.media_path, "rehashed", video_id, len(hashed.times))
+        except ProvenanceError as exc:
+            yield video_id, exc
 
 
 def refresh_search(index: Index) -> None:

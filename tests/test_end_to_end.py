@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import shutil
 import subprocess
 
@@ -253,3 +254,36 @@ def test_list_show_stats_remove(indexed, tmp_path):
     assert missing.returncode != 0 and "no video #99" in missing.stderr
     report = check_json(env, SAMPLES / "repost-big-buck-bunny.mp4")
     assert report["matches"] == []
+
+
+def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_path):
+    """An index built before each keyframe's centre was stored (made here by
+    deleting those rows) misses an 80 % crop. `rehash` hashes its videos again from
+    their files, after which the crop is found; a video whose file has gone is
+    reported, with exit code 3, and kept as it was."""
+    db = tmp_path / "index.db"
+    env = {"PROVENANCE_DB": str(db), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    moved = shutil.copy(SAMPLES / "tears-of-steel.mp4", tmp_path / "moved-since.mp4")
+    assert run_cli("add", str(SAMPLES / "big-buck-bunny.mp4"), str(moved), env=env).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
+    conn.close()
+    shutil.rmtree(tmp_path / "index.db.search")  # derived from SQLite, rebuilt on use
+    moved.unlink()
+    crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "crop.mp4",
+                      vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2")
+    assert check_json(env, crop)["matches"] == []
+    assert "to_rehash        2\n" in run_cli("stats", env=env).stdout
+    listed_before = run_cli("list", env=env).stdout
+
+    done = run_cli("rehash", env=env)
+    assert done.returncode == 3, done.stderr
+    rehashed, failed = done.stdout.strip().splitlines()
+    assert rehashed.startswith("rehashed video #1 (") and rehashed.endswith("big-buck-bunny.mp4")
+    assert failed.startswith("failed video #2: ") and "no such file" in failed
+
+    _, relations = sole_match(check_json(env, crop), "big-buck-bunny.mp4")
+    assert abs(relations["cropped"] - 0.8) <= 0.03, relations
+    assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
+    assert run_cli("list", env=env).stdout == listed_before

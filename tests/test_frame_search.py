@@ -118,6 +118,12 @@ def test_the_structure_follows_adds_and_removes(tmp_path, scheme):
         after = _found(index, queries, radius)
         assert after == _brute(index, queries, radius)
         assert ids[3] not in {v for _, v, _ in after} and reused in {v for _, v, _ in after}
+        # A video hashed again (rehash) is found by its new hashes only.
+        assert index.replace_frames(ids[5], times=[i * 0.25 for i in range(30)],
+                                    details=[40.0] * 30, hashes=videos[20].copy())
+        after = _found(index, queries, radius)
+        assert after == _brute(index, queries, radius)
+        assert {q for q, v, _ in after if v == ids[5]} == {q for q, v, _ in after if v == ids[20]}
         segments = sorted(p.name for p in (tmp_path / "i.db.search").iterdir()
                           if p.name.startswith("segment-"))
         assert segments == sorted(json.loads(
