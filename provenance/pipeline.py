@@ -117,8 +117,11 @@ def rehash_stale(index: Index, settings: Settings
         try:
             if record is None:  # removed meanwhile
                 continue
-            if not record.media_path:
-                raise BadInputError(f"video #{video_id}: the index has no file path for it")
+            if not record.media_path or not Path(record.media_path).is_file():
+                first = record.sightings[0].metadata if record.sightings else None
+                again = f"; add it again from {first.url or first.source}" if first else ""
+                raise BadInputError(f"its file {record.media_path or '(none recorded)'} is "
+                                    f"gone{again}")
             media = fetch(record.media_path, settings)
             if media.sha256 != record.sha256:
                 raise BadInputError(f"{record.media_path}: the file changed since it was "
