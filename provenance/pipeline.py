@@ -127,7 +127,8 @@ def rehash_stale(index: Index, settings: Settings
                 raise BadInputError(f"{record.media_path}: the file changed since it was "
                                     "indexed (another SHA-256)")
             hashed = hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-            index.replace_frames(video_id, **_stored(hashed))
+            if not index.replace_frames(video_id, **_stored(hashed)):
+                continue  # removed meanwhile
             yield video_id, AddOutcome(record.media_path, "rehashed", video_id, len(hashed.times))
         except ProvenanceError as exc:
             yield video_id, exc
