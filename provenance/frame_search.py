@@ -161,8 +161,11 @@ class Segment:
     def load(cls, folder: Path) -> "Segment":
         return cls(*(np.load(folder / f"{name}.npy", mmap_mode="r") for name in cls._FILES))
 
-    def without(self, video_id: int, radius: int) -> "Segment":
-        keep = np.asarray(self.video_ids) != video_id
+    def without(self, video_ids: list[int], radius: int) -> "Segment":
+        """This segment less the rows of ``video_ids``: itself if it holds none."""
+        keep = ~np.isin(np.asarray(self.video_ids), video_ids)
+        if keep.all():
+            return self
         return Segment.build(*(np.asarray(getattr(self, column))[keep] for column in _ROWS),
                              radius)
 
@@ -324,21 +327,22 @@ class _Store:
         return segments
 
     def _replay(self, segments: list[Segment], generation: int) -> tuple[list[Segment], int]:
-        """Apply the index's changes after ``generation`` to ``segments``."""
+        """Apply the index's changes after ``generation`` to ``segments``.
+
+        Whatever the changes to a video were (added, removed, its keyframes hashed
+        again, its id reused), what it holds now is its rows in SQLite: so every
+        changed video's rows are dropped from the segments in one pass (each
+        segment rebuilt at most once, not once per change) and the current rows of
+        those still indexed are read back as one new segment."""
         changes = self.index.changes_since(generation)
-        pending: list[int] = []
-        for change_generation, video_id, change in changes:
-            if change == "add":
-                pending.append(video_id)
-            else:
-                segments = self._flush(segments, pending)
-                pending = []
-                segments = [s.without(video_id, self.radius)
-                            if video_id in np.asarray(s.video_ids) else s
-                            for s in segments]
-            generation = change_generation
-        segments = self._flush(segments, pending)
-        return [s for s in segments if len(s)], generation
+        if not changes:
+            return segments, generation
+        changed = sorted({video_id for _, video_id, _ in changes})
+        removed = {video_id for _, video_id, change in changes if change == "remove"}
+        if removed:
+            segments = [s.without(changed, self.radius) for s in segments]
+        segments = self._flush(segments, changed)
+        return [s for s in segments if len(s)], changes[-1][0]
 
     def _flush(self, segments: list[Segment], video_ids: list[int]) -> list[Segment]:
         if not video_ids:

@@ -310,16 +310,19 @@ class Index:
             db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
         return video_id
 
-    def replace_frames(self, video_id: int, *, times: list[float], details: list[float],
-                       hashes: np.ndarray, whole_picture: np.ndarray | None = None,
+    def replace_frames(self, video_id: int, sha256: str, *, times: list[float],
+                       details: list[float], hashes: np.ndarray,
+                       whole_picture: np.ndarray | None = None,
                        centre: np.ndarray | None = None,
                        whole_centre: np.ndarray | None = None) -> bool:
         """Store a video's keyframes anew (hashed again from its file by a newer
-        version of the views), atomically; its sightings stay. False if no such video."""
+        version of the views), atomically; its sightings stay. False if the index
+        no longer holds that file under that id (removed meanwhile, and the id
+        perhaps given to another video)."""
         rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
         with self.transaction() as db:
-            if db.execute("UPDATE videos SET keyframe_count = ? WHERE id = ?",
-                          (len(times), video_id)).rowcount != 1:
+            if db.execute("UPDATE videos SET keyframe_count = ? WHERE id = ? AND sha256 = ?",
+                          (len(times), video_id, sha256)).rowcount != 1:
                 return False
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             db.executemany(
@@ -330,14 +333,17 @@ class Index:
                            [(video_id, "remove"), (video_id, "add")])
         return True
 
-    def videos_without_centre(self) -> list[int]:
-        """Videos indexed before the centre of each keyframe was stored: crops,
-        captions and logos are found against them only once hashed again."""
+    def videos_without_centre(self, video_id: int | None = None) -> list[int]:
+        """Videos indexed before the centre of each keyframe was stored (or, given
+        ``video_id``, that one if so): crops, captions and logos are found against
+        them only once hashed again."""
+        centre_views = ",".join(map(str, CENTRE_VIEWS))
+        only = "" if video_id is None else " AND id = ?"
         with _translated(self.path, self.busy_timeout_s):
             return [row[0] for row in self.db.execute(
-                "SELECT id FROM videos WHERE NOT EXISTS (SELECT 1 FROM frames"
-                f" WHERE frames.video_id = videos.id AND view IN ({','.join(map(str, CENTRE_VIEWS))}))"
-                " ORDER BY id")]
+                "SELECT id FROM videos WHERE NOT EXISTS (SELECT 1 FROM frames WHERE"
+                f" frames.video_id = videos.id AND view IN ({centre_views})){only} ORDER BY id",
+                () if video_id is None else (video_id,))]
 
     def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
                     whole_picture: np.ndarray | None, centre: np.ndarray | None,

@@ -13,10 +13,10 @@ import numpy as np
 
 from .config import Settings
 from .errors import BadInputError, ProvenanceError
-from .fetch import FetchedMedia, fetch
+from .fetch import FetchedMedia, fetch, is_url, printable_path
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
-from .index import Index
+from .index import Index, VideoRecord
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
 
@@ -40,9 +40,16 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
     known = index.video_id_for(media.sha256)
     if known is not None:
         added = index.add_sighting(known, media.metadata)
+        status = "new sighting" if added else "already indexed"
+        if index.videos_without_centre(known):
+            # Indexed before the centre hashes, and its file is at hand again.
+            hashed = hashed or hash_video(media, settings, hasher_for(index.scheme),
+                                          for_query=False)
+            if index.replace_frames(known, media.sha256, **_stored(hashed)):
+                status += ", rehashed"
         record = index.video(known)
-        return AddOutcome(media.metadata.source, "new sighting" if added else "already indexed",
-                          known, record.keyframe_count if record else 0)
+        return AddOutcome(media.metadata.source, status, known,
+                          record.keyframe_count if record else 0)
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     video_id = index.add_video(
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
@@ -108,30 +115,39 @@ def _fetch_and_hash(source: str, settings: Settings, scheme: str
 
 def rehash_stale(index: Index, settings: Settings
                  ) -> Iterator[tuple[int, AddOutcome | ProvenanceError]]:
-    """Hash again, from the file it was indexed from, each video stored before the
-    index kept the centre of every keyframe; yields (video id, outcome or the
-    error that left it as it was). A file that is gone or changed is an error:
-    add the video again from its source."""
+    """Hash again each video stored before the index kept the centre of every
+    keyframe, from the file it was indexed from or any local file it was seen
+    as (same SHA-256); yields (video id, outcome or the error that left it as
+    it was)."""
     for video_id in index.videos_without_centre():
         record = index.video(video_id)
+        if record is None:  # removed meanwhile
+            continue
         try:
-            if record is None:  # removed meanwhile
-                continue
-            if not record.media_path or not Path(record.media_path).is_file():
-                first = record.sightings[0].metadata if record.sightings else None
-                again = f"; add it again from {first.url or first.source}" if first else ""
-                raise BadInputError(f"its file {record.media_path or '(none recorded)'} is "
-                                    f"gone{again}")
-            media = fetch(record.media_path, settings)
-            if media.sha256 != record.sha256:
-                raise BadInputError(f"{record.media_path}: the file changed since it was "
-                                    "indexed (another SHA-256)")
+            media = _file_of(record, settings)
             hashed = hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-            if not index.replace_frames(video_id, **_stored(hashed)):
+            if not index.replace_frames(video_id, record.sha256, **_stored(hashed)):
                 continue  # removed meanwhile
-            yield video_id, AddOutcome(record.media_path, "rehashed", video_id, len(hashed.times))
+            yield video_id, AddOutcome(printable_path(media.path), "rehashed", video_id,
+                                       len(hashed.times))
         except ProvenanceError as exc:
             yield video_id, exc
+
+
+def _file_of(record: VideoRecord, settings: Settings) -> FetchedMedia:
+    """The video's file: where it was indexed from, else any local source it was
+    seen as, if the bytes are still the same."""
+    places = [record.media_path] + [s.metadata.source for s in record.sightings]
+    for place in dict.fromkeys(p for p in places if p and not is_url(p)):
+        if Path(place).is_file():
+            media = fetch(place, settings)
+            if media.sha256 == record.sha256:
+                return media
+    first = record.sightings[0].metadata if record.sightings else None
+    source = f" ({first.url or first.source})" if first else ""
+    raise BadInputError(f"no file with its bytes is at hand (indexed from "
+                        f"{record.media_path or 'an unrecorded path'}): add it again from its "
+                        f"source{source}, which hashes it anew and keeps its sightings")
 
 
 def refresh_search(index: Index) -> None:

@@ -259,18 +259,19 @@ def test_list_show_stats_remove(indexed, tmp_path):
 def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_path):
     """An index built before each keyframe's centre was stored (made here by
     deleting those rows) misses an 80 % crop. `rehash` hashes its videos again from
-    their files, after which the crop is found; a video whose file has gone is
-    reported, with exit code 3, and kept as it was."""
+    their files, after which the crop is found. A video whose file has gone is
+    reported, with exit code 3, and kept as it was, until its file is added again."""
     db = tmp_path / "index.db"
     env = {"PROVENANCE_DB": str(db), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    moved = shutil.copy(SAMPLES / "tears-of-steel.mp4", tmp_path / "moved-since.mp4")
+    moved = tmp_path / "moved-since.mp4"
+    shutil.copy(SAMPLES / "tears-of-steel.mp4", moved)
     assert run_cli("add", str(SAMPLES / "big-buck-bunny.mp4"), str(moved), env=env).returncode == 0
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
     conn.close()
     shutil.rmtree(tmp_path / "index.db.search")  # derived from SQLite, rebuilt on use
-    moved.unlink()
+    moved.rename(tmp_path / "elsewhere.mp4")
     crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "crop.mp4",
                       vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2")
     assert check_json(env, crop)["matches"] == []
@@ -281,9 +282,32 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     assert done.returncode == 3, done.stderr
     rehashed, failed = done.stdout.strip().splitlines()
     assert rehashed.startswith("rehashed video #1 (") and rehashed.endswith("big-buck-bunny.mp4")
-    assert failed == f"failed video #2: its file {moved} is gone; add it again from {moved}"
+    assert failed.startswith("failed video #2: no file with its bytes is at hand"), failed
+    assert f"add it again from its source ({moved})" in failed
 
     _, relations = sole_match(check_json(env, crop), "big-buck-bunny.mp4")
     assert abs(relations["cropped"] - 0.8) <= 0.03, relations
     assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
     assert run_cli("list", env=env).stdout == listed_before
+    # The same bytes added again from wherever they are now: a new sighting, and
+    # the video is hashed anew.
+    again = run_cli("add", str(tmp_path / "elsewhere.mp4"), env=env)
+    assert again.stdout.startswith("new sighting, rehashed "), again.stdout
+    assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
+
+
+def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
+    db = tmp_path / "index.db"
+    env = {"PROVENANCE_DB": str(db), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    for copy in (first, second):
+        shutil.copy(SAMPLES / "his-girl-friday.mp4", copy)
+    assert run_cli("add", str(first), str(second), env=env).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
+    conn.close()
+    first.unlink()
+    done = run_cli("rehash", env=env)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith("rehashed video #1 (") and done.stdout.strip().endswith(str(second))

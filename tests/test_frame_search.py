@@ -119,7 +119,10 @@ def test_the_structure_follows_adds_and_removes(tmp_path, scheme):
         assert after == _brute(index, queries, radius)
         assert ids[3] not in {v for _, v, _ in after} and reused in {v for _, v, _ in after}
         # A video hashed again (rehash) is found by its new hashes only.
-        assert index.replace_frames(ids[5], times=[i * 0.25 for i in range(30)],
+        sha = index.video(ids[5]).sha256
+        assert not index.replace_frames(ids[5], "0" * 64, times=[i * 0.25 for i in range(30)],
+                                        details=[40.0] * 30, hashes=videos[20].copy())
+        assert index.replace_frames(ids[5], sha, times=[i * 0.25 for i in range(30)],
                                     details=[40.0] * 30, hashes=videos[20].copy())
         after = _found(index, queries, radius)
         assert after == _brute(index, queries, radius)
