@@ -21,8 +21,9 @@ so opening costs milliseconds whatever the size) and ``manifest.json`` naming
 the segments and the last change of the index's ``frame_log`` they include. New
 videos become a new small segment; segments merge when the newer one reaches
 half the size of the one before (as in a log-structured merge tree), so there
-are O(log n) segments and each row is rewritten O(log n) times. A removal
-rewrites the segments that hold the video. Writers serialise on a lock file;
+are O(log n) segments and each row is rewritten O(log n) times. Removals (a
+rehash is a removal and an add) rewrite the segments that hold those videos,
+once per catch-up however many there were. Writers serialise on a lock file;
 readers of a current manifest never lock (files are replaced by rename); a reader
 that raced a merge, or finds the structure behind, takes the lock and catches up. If the folder cannot be written
 (read-only or full disk) the missing part is built in memory for this run.
