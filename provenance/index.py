@@ -303,9 +303,7 @@ class Index:
                  printable_path(media.path),
                  json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
             video_id = cursor.lastrowid
-            db.executemany(
-                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
-                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
+            self._insert_frames(db, video_id, rows)
             self._insert_sighting(db, video_id, media.metadata)
             db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
         return video_id
@@ -325,13 +323,16 @@ class Index:
                           (len(times), video_id, sha256)).rowcount != 1:
                 return False
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
-            db.executemany(
-                "INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
-                " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
+            self._insert_frames(db, video_id, rows)
             # The search structure drops the old rows and takes the new ones.
             db.executemany("INSERT INTO frame_log (video_id, change) VALUES (?, ?)",
                            [(video_id, "remove"), (video_id, "add")])
         return True
+
+    @staticmethod
+    def _insert_frames(db: sqlite3.Connection, video_id: int, rows: list[tuple]) -> None:
+        db.executemany("INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
+                       " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
 
     def videos_without_centre(self, video_id: int | None = None) -> list[int]:
         """Videos indexed before the centre of each keyframe was stored (or, given

@@ -41,12 +41,9 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
     if known is not None:
         added = index.add_sighting(known, media.metadata)
         status = "new sighting" if added else "already indexed"
-        if index.videos_without_centre(known):
-            # Indexed before the centre hashes, and its file is at hand again.
-            hashed = hashed or hash_video(media, settings, hasher_for(index.scheme),
-                                          for_query=False)
-            if index.replace_frames(known, media.sha256, **_stored(hashed)):
-                status += ", rehashed"
+        # Indexed before the centre hashes, and its file is at hand again.
+        if index.videos_without_centre(known) and _rehash(known, media, hashed, index, settings):
+            status += ", rehashed"
         record = index.video(known)
         return AddOutcome(media.metadata.source, status, known,
                           record.keyframe_count if record else 0)
@@ -125,13 +122,22 @@ def rehash_stale(index: Index, settings: Settings
             continue
         try:
             media = _file_of(record, settings)
-            hashed = hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-            if not index.replace_frames(video_id, record.sha256, **_stored(hashed)):
+            keyframes = _rehash(video_id, media, None, index, settings)
+            if keyframes is None:
                 continue  # removed meanwhile
-            yield video_id, AddOutcome(printable_path(media.path), "rehashed", video_id,
-                                       len(hashed.times))
+            yield video_id, AddOutcome(printable_path(media.path), "rehashed", video_id, keyframes)
         except ProvenanceError as exc:
             yield video_id, exc
+
+
+def _rehash(video_id: int, media: FetchedMedia, hashed: HashedVideo | None, index: Index,
+            settings: Settings) -> int | None:
+    """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
+    now unless given; their count, or None if the index no longer holds it."""
+    hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
+    if not index.replace_frames(video_id, media.sha256, **_stored(hashed)):
+        return None
+    return len(hashed.times)
 
 
 def _file_of(record: VideoRecord, settings: Settings) -> FetchedMedia:

@@ -15,11 +15,29 @@ from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli
 def indexed(tmp_path_factory):
     """An index of the four sample clips, built once through `provenance add`."""
     root = tmp_path_factory.mktemp("e2e")
-    env = {"PROVENANCE_DB": str(root / "index.db"), "XDG_CACHE_HOME": str(root / "cache"),
-           "XDG_CONFIG_HOME": str(root / "config")}
+    env = _env(root)
     done = run_cli("add", *(str(SAMPLES / name) for name in INDEXED_SAMPLES), env=env)
     assert done.returncode == 0, done.stderr
     return root, env
+
+
+def _env(root) -> dict[str, str]:
+    """An index, cache and configuration of the test's own under ``root``."""
+    return {"PROVENANCE_DB": str(root / "index.db"), "XDG_CACHE_HOME": str(root / "cache"),
+            "XDG_CONFIG_HOME": str(root / "config")}
+
+
+def _indexed_before_centre_hashes(root, *files) -> dict[str, str]:
+    """``files`` added, then made to look as an index built before each keyframe's
+    centre was stored: those rows deleted, and the search structure derived from
+    them with it (rebuilt from SQLite on use)."""
+    env = _env(root)
+    assert run_cli("add", *map(str, files), env=env).returncode == 0
+    with sqlite3.connect(root / "index.db") as conn:
+        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
+    conn.close()
+    shutil.rmtree(root / "index.db.search")
+    return env
 
 
 def check_json(env, source) -> dict:
@@ -261,16 +279,9 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     deleting those rows) misses an 80 % crop. `rehash` hashes its videos again from
     their files, after which the crop is found. A video whose file has gone is
     reported, with exit code 3, and kept as it was, until its file is added again."""
-    db = tmp_path / "index.db"
-    env = {"PROVENANCE_DB": str(db), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
     moved = tmp_path / "moved-since.mp4"
     shutil.copy(SAMPLES / "tears-of-steel.mp4", moved)
-    assert run_cli("add", str(SAMPLES / "big-buck-bunny.mp4"), str(moved), env=env).returncode == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
-    conn.close()
-    shutil.rmtree(tmp_path / "index.db.search")  # derived from SQLite, rebuilt on use
+    env = _indexed_before_centre_hashes(tmp_path, SAMPLES / "big-buck-bunny.mp4", moved)
     moved.rename(tmp_path / "elsewhere.mp4")
     crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "crop.mp4",
                       vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2")
@@ -297,16 +308,10 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
 
 
 def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
-    db = tmp_path / "index.db"
-    env = {"PROVENANCE_DB": str(db), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     for copy in (first, second):
         shutil.copy(SAMPLES / "his-girl-friday.mp4", copy)
-    assert run_cli("add", str(first), str(second), env=env).returncode == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
-    conn.close()
+    env = _indexed_before_centre_hashes(tmp_path, first, second)
     first.unlink()
     done = run_cli("rehash", env=env)
     assert done.returncode == 0, done.stdout
