@@ -315,15 +315,20 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
                        "inside its frame and its corners cut off", turn))
     # The centre of an untouched copy matches as well as the whole, and wins now
     # and then: the edges are said to differ only where the whole footage
-    # matched under half as many frames.
-    if m.view.scale == 1.0 and m.view.inset is None and m.plain_frames < m.matched_frames / 2:
-        found.append(Relation(
-            "edges_differ", f"matched on the middle {CENTRE_SHARE:.0%} of the footage in "
-                            f"{m.matched_frames} frames, the whole footage in {m.plain_frames}: "
-                            "its edges differ (captions, text, tickers, logos, a slight crop, or "
-                            "an edit that changed the edges more than the centre)",
-            round(m.plain_frames / m.matched_frames, 4)))
-    elif m.view.scale is not None and m.view.inset is None:
+    # matched under half as many frames. An inset's centre and a turned copy's
+    # centre say nothing of the edges (a turned copy's corners were cut off).
+    of_footage_centre = (m.view.scale is not None and m.view.inset is None
+                         and m.view.rotation is None)
+    if of_footage_centre and m.view.scale == 1.0:
+        if m.plain_frames < m.matched_frames / 2:
+            found.append(Relation(
+                "edges_differ", f"matched on the middle {CENTRE_SHARE:.0%} of the footage in "
+                                f"{m.matched_frames} frames, the whole footage in "
+                                f"{m.plain_frames}: its edges differ (captions, text, tickers, "
+                                "logos, a slight crop, or an edit that changed the edges more "
+                                "than the centre)",
+                round(m.plain_frames / m.matched_frames, 4)))
+    elif of_footage_centre:
         found.append(Relation(
             "cropped", f"matched only once the query's centre was taken at "
                        f"{CENTRE_SHARE / m.view.scale:.0%}: the query shows about "

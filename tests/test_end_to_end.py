@@ -150,6 +150,27 @@ def test_vertical_repost_on_a_blurred_copy_of_itself_is_found(indexed, tmp_path)
     assert start <= 0.5 and end >= 6.0
 
 
+@pytest.mark.parametrize("sample, canvas", [("big-buck-bunny.mp4", (540, 960)),
+                                            ("his-girl-friday.mp4", (854, 480))])
+def test_footage_on_a_lightly_blurred_copy_of_itself_is_found(indexed, tmp_path, sample, canvas):
+    """A light blur (sigma 8) leaves the fill almost as busy as the footage, so
+    detail cannot tell them apart, whether the fill is above and below (a 9:16
+    repost) or on both sides (4:3 footage on a 16:9 broadcast). The fill shows the
+    footage enlarged: the band whose enlargement predicts it is the footage."""
+    _, env = indexed
+    W, H = canvas
+    query = ffmpeg_cut(SAMPLES / sample, tmp_path / "on-blur.mp4", extra=[
+        "-filter_complex",
+        f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
+        f"crop={W}:{H},gblur=sigma=8[bg];[b]scale={W}:{H}:force_original_aspect_ratio=decrease,"
+        "scale=trunc(iw/2)*2:trunc(ih/2)*2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2"])
+    report = check_json(env, query)
+    match, relations = sole_match(report, sample)
+    assert "reframed" in relations and "inside_other_footage" not in relations, relations
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= 5.5
+
+
 def test_cropped_mirrored_vertical_repost_with_a_title_is_found(indexed, tmp_path):
     """The TikTok re-edit: zoomed in, flipped, on a blurred 9:16 copy of itself,
     titled on the fill above the footage. (Scores 0.58; the same edit at 85 % or

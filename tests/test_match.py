@@ -12,7 +12,7 @@ from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch
 from provenance.index import Index
 from provenance.match import MatchParams, QueryFrames, describe_relations, find_matches
-from provenance.views import FULL, View
+from provenance.views import FULL, Rotation, View
 
 WORDS = 4  # PDQ: 256 bits
 STEP = 0.125  # the index's sampling interval
@@ -132,19 +132,36 @@ def test_edges_are_said_to_differ_only_where_the_whole_footage_matched_less(fram
     middle = np.array([_flip(row, 2, rng) for row in centre])
     unrelated = rng.integers(0, 2**64, size=(len(QUERY_TIMES), WORDS), dtype=np.uint64)
 
-    def edges_differ(mirrored_whole: np.ndarray) -> bool:
+    def relations(mirrored_whole: np.ndarray) -> list[str]:
         query = QueryFrames(QUERY_TIMES, [
             (View("content", FULL, False), unrelated),
             (View("content-mirrored", FULL, True), mirrored_whole),
             (View("centre-mirrored", FULL.centre(0.6), True, scale=1.0), middle)], 4.0)
         [found] = find_matches(query, FrameSearch.open(index), index.durations, _params())
         assert found.view.name == "centre-mirrored"
-        kinds = [r.kind for r in describe_relations(
+        return [r.kind for r in describe_relations(
             found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))]
-        return "edges_differ" in kinds
 
-    assert not edges_differ(whole)
-    assert edges_differ(unrelated)
+    # Met on the centre at its own framing: neither the edges nor a crop to report.
+    assert "edges_differ" not in relations(whole) and "cropped" not in relations(whole)
+    assert "edges_differ" in relations(unrelated)
+
+
+def test_a_turned_copy_met_on_its_centre_is_rotated_not_cropped(framed):
+    """A copy turned inside its frame lost its corners, so its centre matches best:
+    the turn is the edit to report, not a crop or changed edges."""
+    index, _, centre, rng = framed
+    rotation = Rotation(5.0, 16 / 9)
+    unrelated = rng.integers(0, 2**64, size=(len(QUERY_TIMES), WORDS), dtype=np.uint64)
+    query = QueryFrames(QUERY_TIMES, [
+        (View("content", FULL, False), unrelated),
+        (View("rotated-centre", FULL.centre(0.6), False, rotation=rotation, scale=1.0),
+         np.array([_flip(row, 4, rng) for row in centre]))], 4.0)
+    [found] = find_matches(query, FrameSearch.open(index), index.durations, _params())
+    relations = {r.kind: r.value for r in describe_relations(
+        found, same_file=False, query_shape=(640, 360), reference_shape=(640, 360))}
+    assert relations["rotated"] == 5.0
+    assert "edges_differ" not in relations and "cropped" not in relations, relations
 
 
 def test_an_inset_met_on_its_centre_is_inside_other_footage_not_cropped(framed):
