@@ -20,8 +20,11 @@ from PIL import Image
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, extract, probe
-from .views import (BOX_FRAMES, BOX_SECONDS, Box, View, content_box, fill_overlay, index_views,
-                    overlay_mask, query_views, region_proposals, render, rotation_of, unrotate)
+from .insets import region_proposals
+from .overlays import fill_overlay, overlay_mask
+from .padding import content_box
+from .rotation import rotation_of, unrotate
+from .views import BOX_FRAMES, BOX_SECONDS, Box, View, index_views, query_views, render
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -182,7 +185,8 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     if not head:
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
-    box = content_box([f.pixels for f in head])
+    box = content_box([f.pixels for f in head],
+                      info.width / info.height if info.width and info.height else None)
     if for_query:
         pixels = [f.pixels for f in head]
         regions = region_proposals(pixels)

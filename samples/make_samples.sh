@@ -26,6 +26,7 @@ check "mdn/tears-of-steel-battle-clip-medium.webm" "c47f696d781dcc51"
 check "sports/basketball.mp4"                      "dd054508285c3020"
 check "mdn/friday.mp4"                             "339504acdef44f4e"
 check "mdn/flower.mp4"                             "0cd83d944a6ca782"
+check "intel-gif/head-pose-face-detection-female.gif" "67646830ba9551b9"
 
 # Common encode settings: H.264 yuv420p, CRF, faststart, no audio, no metadata, bit-exact.
 enc=(-an -sn -dn -map_metadata -1 -c:v libx264 -preset medium -threads 1 -pix_fmt yuv420p
@@ -56,5 +57,16 @@ cut "mdn/friday.mp4"                              0.0  6.0 "his-girl-friday.mp4"
 
 # 3. Unrelated clip (not indexed; its own corpus group) for the "no match" demo.
 cut "mdn/flower.mp4" 0.0 5.0 "unrelated.mp4"
+
+# 4. Test fixture (never indexed): a woman before a plain, softly lit wall, cropped
+#    to 80 % and captioned meme-style (bench/accuracy's crop80_text edit). The wall's
+#    shading fits a band of the picture's middle enlarged and blurred as if it were
+#    blurred fill; tests/test_padding.py holds that it is not taken for fill.
+font="$(fc-match -f '%{file}' 'DejaVu Sans:bold')"
+text="fontcolor=white:fontsize=24:borderw=3:bordercolor=black:x=(w-tw)/2"
+"$ffmpeg" -nostdin -hide_banner -loglevel error -y \
+  -i "$corpus/intel-gif/head-pose-face-detection-female.gif" -map 0:v:0 \
+  -vf "crop=384:216,drawtext=fontfile=$font:text=WHEN THE FOOTAGE:$text:y=h*0.03,drawtext=fontfile=$font:text=IS NOT WHAT IT SEEMS:$text:y=h*0.97-th,setsar=1" \
+  -crf 28 "${enc[@]}" "$out/plain-wall-meme.mp4"
 
 echo "samples written to $out"

@@ -192,6 +192,28 @@ def test_cropped_mirrored_vertical_repost_with_a_title_is_found(indexed, tmp_pat
     assert "mirrored" in relations and abs(relations["cropped"] - 0.8) <= 0.03, relations
 
 
+def test_framed_clip_under_a_news_ticker_is_found(indexed, tmp_path):
+    """The news repost: cropped to 90 %, halved, framed in black, a red banner with
+    scrolling text over the bottom of the frame. The banner's text reads as
+    footage, so only the frame's width on the other three sides closes the
+    footage's box at the bottom, and the centre of that box meets the indexed
+    centre at the 90 % rung."""
+    _, env = indexed
+    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
+                          text=True).stdout.strip()
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "news.mp4", start=2.0,
+                       duration=6.0, vf=(
+        "crop=576:324,scale=288:162,pad=334:208:23:23:color=black,"
+        "drawbox=x=0:y=ih*0.88:w=iw:h=ih*0.12:color=0xC00000@0.95:t=fill,"
+        f"drawtext=fontfile={font}:text='BREAKING NEWS - unverified video':x=w-t*80:"
+        "y=h*0.94-th/2:fontsize=14:fontcolor=white"))
+    report = check_json(env, query)
+    match, relations = sole_match(report, "big-buck-bunny.mp4")
+    assert abs(relations["cropped"] - 0.9) <= 0.04, relations
+    start, end = match["reference_segment"]
+    assert abs(start - 2.0) <= 0.5 and abs(end - 8.0) <= 0.5
+
+
 def test_clip_shown_small_in_a_corner_of_other_footage_is_found(indexed, tmp_path):
     """Picture-in-picture at 35 % of the width over other moving pictures (ffmpeg's
     test pattern): the inset is found from the straight seams where neighbouring

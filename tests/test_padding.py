@@ -1,0 +1,52 @@
+"""Where the footage sits: blurred fill told from footage by what it shows."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from conftest import SAMPLES
+from provenance.config import Settings
+from provenance.keyframes import extract, probe
+from provenance.padding import blurred_fill_band
+
+SIZE = 256
+
+
+def _footage(rng: np.random.Generator, frames: int, height: int) -> list[np.ndarray]:
+    """Textured pictures panning right, ``height`` rows of the square frame's width."""
+    world = cv2.GaussianBlur(rng.uniform(0, 255, (height, SIZE * 2)).astype(np.float32), (0, 0), 3)
+    return [world[:, 4 * i:4 * i + SIZE] for i in range(frames)]
+
+
+def _on_blurred_copy(picture: np.ndarray, sigma: float) -> np.ndarray:
+    """The picture centred on an enlarged, blurred copy of itself covering the frame."""
+    rows = (SIZE - picture.shape[0]) // 2
+    share = picture.shape[0] / SIZE
+    first = round(SIZE * (1 - share) / 2)
+    cover = cv2.resize(picture[:, first:SIZE - first], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+    frame = cv2.GaussianBlur(cover, (0, 0), sigma)
+    frame[rows:rows + picture.shape[0]] = picture
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def test_footage_on_a_blurred_copy_of_itself_is_found_to_the_row():
+    rng = np.random.default_rng(7)
+    frames = [_on_blurred_copy(p, sigma=3.0) for p in _footage(rng, 16, 80)]
+    band = blurred_fill_band(frames)
+    assert band is not None
+    assert abs(band.y0 - 88 / SIZE) <= 1 / SIZE and abs(band.y1 - 168 / SIZE) <= 1 / SIZE
+    assert (band.x0, band.x1) == (0.0, 1.0)
+    # Turned a quarter, the fill is on either side: 4:3 footage on a 16:9 frame.
+    sideways = blurred_fill_band([np.ascontiguousarray(f.T) for f in frames])
+    assert sideways is not None and abs(sideways.x0 - band.y0) <= 1 / SIZE
+
+
+def test_a_plain_wall_shaded_towards_the_edges_is_not_fill():
+    """A woman before a softly lit wall, cropped and captioned (samples/README.md):
+    the wall's shading is also predicted by the picture's middle enlarged and
+    blurred, but none of the footage's shapes are, so no band is taken for fill."""
+    path = SAMPLES / "plain-wall-meme.mp4"
+    info = probe(path)
+    frames = [f.pixels for f in extract(path, Settings(), info.duration_s, info.frame_rate)]
+    assert len(frames) >= 8
+    assert blurred_fill_band(frames) is None
