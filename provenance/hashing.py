@@ -185,12 +185,12 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     if not head:
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")
-    box = content_box([f.pixels for f in head],
-                      info.width / info.height if info.width and info.height else None)
+    aspect = info.width / info.height if info.width and info.height else None
+    box = content_box([f.pixels for f in head], aspect)
     if for_query:
         pixels = [f.pixels for f in head]
         regions = region_proposals(pixels)
-        rotation = rotation_of(pixels, info.width / info.height) if info.height else None
+        rotation = rotation_of(pixels, aspect) if aspect else None
         views = query_views(box, regions, overlay_mask(pixels), rotation)
     else:
         regions = []

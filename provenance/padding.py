@@ -39,12 +39,13 @@ def content_box(frames: list[np.ndarray], aspect: float | None = None) -> Box:
     needed to tell bars of one width on every side."""
     if not frames:
         return FULL
-    band = blurred_fill_band(frames[:BOX_FRAMES])
+    frames = frames[:BOX_FRAMES]
+    band = blurred_fill_band(frames)
     if band is not None:
         return band
     # Second derivatives: blur removes them far more than it removes gradients.
     detail = np.mean([np.abs(cv2.Laplacian(f.astype(np.float32), cv2.CV_32F, ksize=1))
-                      for f in frames[:BOX_FRAMES]], axis=0)
+                      for f in frames], axis=0)
     top, bottom = _content_span(detail.mean(axis=1))
     left, right = _content_span(detail.mean(axis=0))
     box = Box(left, top, right, bottom)
@@ -182,9 +183,18 @@ def _refined_band(rows: int, level: Callable[[int], _Level], n: int) -> tuple[in
     return rows, fit
 
 
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def _without_shading(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Blurred as the fill, less what changes only over FILL_SHADING times that."""
+    blurred = _blur(image, sigma)
+    return blurred - _blur(blurred, FILL_SHADING * sigma)
+
+
 def _fill_fit(frames: list[np.ndarray], blurred: list[np.ndarray], sigma: float, rows: int,
-              blur: Callable[[np.ndarray, float], np.ndarray] | None = None
-              ) -> tuple[float, float]:
+              blur: Callable[[np.ndarray, float], np.ndarray] = _blur) -> tuple[float, float]:
     """How well a centred band (``rows`` rows off each end), magnified to cover
     the frame and blurred, predicts the blurred fill outside it: the correlation
     over all the fill, and the worse side's median correlation row by row (a
@@ -197,7 +207,7 @@ def _fill_fit(frames: list[np.ndarray], blurred: list[np.ndarray], sigma: float,
         # The band's share of the height is the share of its width the cover shows.
         cover = cv2.resize(band[:, rows:n - rows], (n, n), interpolation=cv2.INTER_LINEAR)
         cover[rows:n - rows] = band
-        cover = (blur or _blur)(cover, sigma)
+        cover = blur(cover, sigma)
         actual.append(np.concatenate([frame_blurred[:rows], frame_blurred[n - rows:]]))
         predicted.append(np.concatenate([cover[:rows], cover[n - rows:]]))
     a, p = np.stack(actual), np.stack(predicted)  # frames x fill rows x columns
@@ -205,16 +215,6 @@ def _fill_fit(frames: list[np.ndarray], blurred: list[np.ndarray], sigma: float,
     by_row = _correlation(a.transpose(1, 0, 2).reshape(2 * rows, -1),
                           p.transpose(1, 0, 2).reshape(2 * rows, -1))
     return overall, float(min(np.median(by_row[:rows]), np.median(by_row[rows:])))
-
-
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(image, (0, 0), sigma)
-
-
-def _without_shading(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Blurred as the fill, less what changes only over FILL_SHADING times that."""
-    blurred = _blur(image, sigma)
-    return blurred - _blur(blurred, FILL_SHADING * sigma)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

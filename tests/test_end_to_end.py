@@ -53,6 +53,27 @@ def sole_match(report: dict, sample: str) -> tuple[dict, dict]:
     return match, {r["kind"]: r["value"] for r in match["relations"]}
 
 
+def _bold_font() -> str:
+    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
+                          text=True).stdout.strip()
+    assert font.endswith(".ttf"), "no bold font for drawtext: make system-deps installs DejaVu"
+    return font
+
+
+def _on_blurred_copy(width: int, height: int, sigma: float = 24, before: str = "",
+                     after: str = "") -> list[str]:
+    """ffmpeg arguments putting the footage (after the filters ``before``) centred on
+    a ``width`` x ``height`` frame filled with an enlarged copy of itself blurred by
+    ``sigma``, then the filters ``after``: the 9:16 repost, or on a landscape frame
+    the broadcast of 4:3 footage."""
+    fit = f"{width}:-2" if height > width else f"-2:{height}"
+    return ["-filter_complex",
+            f"[0:v]{before + ',' if before else ''}split[a][b];"
+            f"[a]scale={width}:{height}:force_original_aspect_ratio=increase,"
+            f"crop={width}:{height},gblur=sigma={sigma}[bg];[b]scale={fit}[fg];"
+            f"[bg][fg]overlay=(W-w)/2:(H-h)/2{',' + after if after else ''}"]
+
+
 def test_add_prints_one_line_per_source(indexed):
     root, env = indexed
     done = run_cli("add", str(SAMPLES / "basketball.mp4"), env=env)
@@ -80,9 +101,7 @@ def test_trimmed_reencoded_repost_lists_exactly_its_source(indexed):
 
 def test_meme_captioned_copy_is_found_and_reported_as_overlaid(indexed, tmp_path):
     _, env = indexed
-    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
-                          text=True).stdout.strip()
-    assert font.endswith(".ttf"), "no bold font for drawtext: make system-deps installs DejaVu"
+    font = _bold_font()
     text = (f"drawtext=fontfile={font}:x=(w-tw)/2:fontsize=h/12:fontcolor=white:borderw=3:"
             "bordercolor=black")
     query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "meme.mp4",
@@ -138,11 +157,8 @@ def test_vertical_repost_on_a_blurred_copy_of_itself_is_found(indexed, tmp_path)
     basketball clip's plain floor leaves little more detail than the fill's
     compression noise, so only the step in detail at the footage's edge finds it."""
     _, env = indexed
-    W, H = 540, 960
-    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "vertical.mp4", extra=[
-        "-filter_complex",
-        f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
-        f"crop={W}:{H},gblur=sigma=24[bg];[b]scale={W}:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2"])
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "vertical.mp4",
+                       extra=_on_blurred_copy(540, 960))
     report = check_json(env, query)
     match, relations = sole_match(report, "basketball.mp4")
     assert "reframed" in relations and "inside_other_footage" not in relations, relations
@@ -158,12 +174,8 @@ def test_footage_on_a_lightly_blurred_copy_of_itself_is_found(indexed, tmp_path,
     repost) or on both sides (4:3 footage on a 16:9 broadcast). The fill shows the
     footage enlarged: the band whose enlargement predicts it is the footage."""
     _, env = indexed
-    W, H = canvas
-    query = ffmpeg_cut(SAMPLES / sample, tmp_path / "on-blur.mp4", extra=[
-        "-filter_complex",
-        f"[0:v]split[a][b];[a]scale={W}:{H}:force_original_aspect_ratio=increase,"
-        f"crop={W}:{H},gblur=sigma=8[bg];[b]scale={W}:{H}:force_original_aspect_ratio=decrease,"
-        "scale=trunc(iw/2)*2:trunc(ih/2)*2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2"])
+    query = ffmpeg_cut(SAMPLES / sample, tmp_path / "on-blur.mp4",
+                       extra=_on_blurred_copy(*canvas, sigma=8))
     report = check_json(env, query)
     match, relations = sole_match(report, sample)
     assert "reframed" in relations and "inside_other_footage" not in relations, relations
@@ -177,16 +189,12 @@ def test_cropped_mirrored_vertical_repost_with_a_title_is_found(indexed, tmp_pat
     90 % scores 0.36-0.43 against the 0.40 threshold: the chain of scalings
     costs ~20 bits a frame.)"""
     _, env = indexed
-    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
-                          text=True).stdout.strip()
-    W, H = 540, 960
-    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "tiktok.mp4", extra=[
-        "-filter_complex",
-        f"[0:v]crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,hflip,split[a][b];"
-        f"[a]scale={W}:{H}:force_original_aspect_ratio=increase,crop={W}:{H},gblur=sigma=24[bg];"
-        f"[b]scale={W}:-2[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2,"
-        f"drawtext=fontfile={font}:text='wait for it':x=(w-tw)/2:y=h*0.08:fontsize=48:"
-        "fontcolor=white:borderw=3:bordercolor=black"])
+    font = _bold_font()
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "tiktok.mp4",
+                       extra=_on_blurred_copy(
+                           540, 960, before="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,hflip",
+                           after=f"drawtext=fontfile={font}:text='wait for it':x=(w-tw)/2:"
+                                 "y=h*0.08:fontsize=48:fontcolor=white:borderw=3:bordercolor=black"))
     report = check_json(env, query)
     _, relations = sole_match(report, "big-buck-bunny.mp4")
     assert "mirrored" in relations and abs(relations["cropped"] - 0.8) <= 0.03, relations
@@ -199,8 +207,7 @@ def test_framed_clip_under_a_news_ticker_is_found(indexed, tmp_path):
     footage's box at the bottom, and the centre of that box meets the indexed
     centre at the 90 % rung."""
     _, env = indexed
-    font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
-                          text=True).stdout.strip()
+    font = _bold_font()
     query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "news.mp4", start=2.0,
                        duration=6.0, vf=(
         "crop=576:324,scale=288:162,pad=334:208:23:23:color=black,"
