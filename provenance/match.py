@@ -27,6 +27,13 @@ from .views import CENTRE_SHARE, View
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.
 SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
 FULL_SUPPORT_FRAMES = 8  # query frames of evidence for full support (2 s at the query rate)
+# Evidence is counted as a share of the query's frames in the segment, so that
+# a few coincidences spread over a long stretch never add up; but this many
+# frames of evidence (10 s at the query rate) pin one alignment by themselves,
+# however many frames between them a heavy edit spoiled. On bench/accuracy the
+# wrong videos listed at any score had at most 8 frames of evidence, the
+# look-alikes included; right ones scoring under the threshold matched up to 91.
+PROOF_FRAMES = 40
 PLAIN_ALIGNMENT_MARGIN = 1.15
 SPEED_CLAIM_MIN_CHANGE = 0.15
 # How far (reference seconds) a pair may sit from the alignment line: the
@@ -180,7 +187,7 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
     in_segment = np.count_nonzero((query.times >= q_seg[0]) & (query.times <= qt.max()))
     evidence = int(_tells_time(query_t, ref_t, dist, q_idx, view_of_pair == view_index,
                                chosen, speed, offset, params.radius).sum())
-    density = evidence / max(in_segment, 1)
+    density = max(evidence / max(in_segment, 1), min(1.0, evidence / PROOF_FRAMES))
     closeness = 1.0 - float(d.mean()) / (params.radius + 1)
     support = min(1.0, evidence / FULL_SUPPORT_FRAMES)
     score = density * (0.5 + 0.5 * closeness) * support

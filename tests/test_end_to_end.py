@@ -125,10 +125,11 @@ def test_copy_under_a_caption_bar_is_found_on_its_centre(indexed, tmp_path):
     assert relations.keys() & {"edges_differ", "overlaid"}, relations
 
 
-@pytest.mark.parametrize("kept", [0.8, 0.87])
+@pytest.mark.parametrize("kept", [0.8, 0.897, 0.74])
 def test_zoomed_in_copy_is_found_and_reported_as_cropped(indexed, tmp_path, kept):
     """A centre crop, scaled back up by the player: near a rung of the zoom
-    ladder (0.8 is 1.3 % from 0.790) and between two (0.87: 1.7 % from 0.855)."""
+    ladder (0.8 is 0.5 % from 0.804), between two of its fine rungs (0.897: 1 % from
+    0.906 and 0.888) and of its coarse ones (0.74: 1.5 % from 0.729)."""
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "zoomed.mp4",
                        vf=f"crop=trunc(iw*{kept}/2)*2:trunc(ih*{kept}/2)*2,scale=640:-2")

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from conftest import SAMPLES
 from hostile import say
+from provenance import feeds_sources
 from provenance.errors import BadInputError
 from provenance.fetch import (PRECISIONS, TIME_SOURCES, SourceMetadata, UploadTime,
                               _metadata_from_info)
@@ -340,30 +341,6 @@ def test_frame_hash_parse_refuses_or_round_trips(text):
 # -- feeds ------------------------------------------------------------------------------------
 
 
-def _feeds_sources():
-    try:
-        from provenance import feeds_sources
-    except ImportError:  # pragma: no cover
-        pytest.skip("provenance.feeds_sources is gone")
-    return feeds_sources
-
-
-def test_feeds_expose_a_pure_parser_or_skip():
-    """A pure feed-text parser (text in, entries out) is fuzzed when one exists; today
-    feeds fetch and parse in one step (_list_feedparser), so the per-entry helpers
-    below are fuzzed instead."""
-    fs = _feeds_sources()
-    names = [n for n in ("parse_feed", "parse_entries", "entries_from_feed") if hasattr(fs, n)]
-    if not names:
-        pytest.skip("no pure feed parsing function in provenance.feeds(_sources) yet")
-    parse = getattr(fs, names[0])
-    for text in ("", "<rss>", "\x00" * 10, "<?xml version='1.0'?><rss version='2.0'/>"):
-        try:
-            parse(text)
-        except BadInputError:
-            pass
-
-
 ITEM_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                     max_size=40)
 DATES = st.sampled_from(["Mon, 01 Apr 2024 10:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 -0500",
@@ -380,9 +357,6 @@ def test_feed_entries_from_any_feed_text(items, atom):
     import feedparser
     from xml.sax.saxutils import escape
 
-    fs = _feeds_sources()
-    if not hasattr(fs, "_feed_entry"):
-        pytest.skip("feeds_sources._feed_entry is gone")
     def attr(value: str) -> str:
         return escape(value, {'"': "&quot;"})
 
@@ -399,7 +373,7 @@ def test_feed_entries_from_any_feed_text(items, atom):
                        for t, link, d, i, e in items)
         text = f'<?xml version="1.0"?><rss version="2.0"><channel>{body}</channel></rss>'
     for item in feedparser.parse(text).entries:
-        entry = fs._feed_entry(item)
+        entry = feeds_sources._feed_entry(item)
         if entry is not None:
             assert entry.url and entry.key
             if entry.published is not None:
@@ -412,8 +386,7 @@ def test_feed_entries_from_any_feed_text(items, atom):
 @example({"timestamp": math.nan})
 def test_published_from_any_listing_info(info):
     RUN["feeds_sources._published_from_info"] += 1
-    fs = _feeds_sources()
-    published = fs._published_from_info(info)
+    published = feeds_sources._published_from_info(info)
     assert published is None or isinstance(published, str)
 
 
@@ -421,4 +394,4 @@ def test_published_from_any_listing_info(info):
 @given(st.text(max_size=100))
 def test_looks_like_media_never_raises(text):
     RUN["feeds_sources.looks_like_media"] += 1
-    assert isinstance(_feeds_sources().looks_like_media(text), bool)
+    assert isinstance(feeds_sources.looks_like_media(text), bool)

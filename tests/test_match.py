@@ -84,6 +84,30 @@ def test_heavily_edited_copy_of_moving_footage_is_listed_at_the_same_distance(in
     assert _listed(index, edited, times) == [ids["moving"]]
 
 
+def _spoiled_copy(moving: np.ndarray, kept: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``moving`` sampled every 0.25 s, 24 bits off where ``kept``, and
+    elsewhere spoiled past recognition (a heavy edit, frames of other footage)."""
+    return np.array([_flip(moving[2 * k], 24, rng) if keep else
+                     rng.integers(0, 2**64, size=WORDS, dtype=np.uint64)
+                     for k, keep in enumerate(kept)])
+
+
+def test_a_long_copy_is_listed_on_its_recognisable_frames_however_few_their_share(tmp_path):
+    rng = np.random.default_rng(5)
+    moving = rng.integers(0, 2**64, size=(480, WORDS), dtype=np.uint64)  # 60 s
+    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
+        video = _add(index, "long", moving)
+        times = np.arange(200) * 0.25
+        # 45 frames of 200, spread over the whole 50 s: 10 s worth of evidence.
+        kept = np.zeros(len(times), bool)
+        kept[rng.choice(len(times), 45, replace=False)] = True
+        assert _listed(index, _spoiled_copy(moving, kept, rng), times) == [video]
+        # A few coincidences over as long a stretch are not.
+        kept[:] = False
+        kept[np.linspace(0, len(times) - 1, 8).astype(int)] = True
+        assert _listed(index, _spoiled_copy(moving, kept, rng), times) == []
+
+
 @pytest.fixture()
 def framed(tmp_path):
     """10 s of moving footage indexed with its centre, and the footage and centre
