@@ -47,7 +47,9 @@ class Settings:
     query_interval_s: float = 0.25
     scene_threshold: float = 0.30
     # Frames under this detail score (0-100, see keyframes.detail_score) are
-    # black, flat or blurred to nothing and would match everything alike.
+    # black, flat or blurred to nothing and would match everything alike; a
+    # video whose frames are mostly under it (a heavily blurred repost) is
+    # judged against its own median instead (keyframes.detail_threshold).
     min_detail: float = 12.0
     # Only the first `max_duration_s` seconds are hashed: enough to identify
     # footage, and a 10-hour upload cannot stall the batch.

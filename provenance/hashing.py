@@ -19,7 +19,7 @@ from PIL import Image
 
 from .errors import BadInputError, DecodeError
 from .fetch import FetchedMedia
-from .keyframes import MediaInfo, extract, probe
+from .keyframes import MediaInfo, detail_threshold, extract, probe
 from .insets import region_proposals
 from .overlays import fill_overlay, overlay_mask
 from .padding import content_box
@@ -177,11 +177,14 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     # stream through so that a long video never sits in memory.
     # Seconds, not frames: index and query are sampled at different rates and
     # must find the same box.
-    head: list = []
+    opening: list = []
     for frame in frames:
-        head.append(frame)
-        if len(head) == BOX_FRAMES or frame.t >= BOX_SECONDS:
+        opening.append(frame)
+        if len(opening) == BOX_FRAMES or frame.t >= BOX_SECONDS:
             break
+    least = detail_threshold([f.detail for f in opening], settings.min_detail)
+    head = [f for f in opening if f.detail >= least]
+    frames = (f for f in frames if f.detail >= least)
     if not head:
         raise DecodeError(
             f"{media.path.name}: every decoded frame was black or flat; nothing to hash")

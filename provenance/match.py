@@ -117,19 +117,16 @@ def find_matches(query: QueryFrames, search: FrameSearch,
     if len(query.times) == 0 or len(search) == 0:
         return []
     # One search for every view: the views' rows are stacked and told apart after.
-    stacked = np.concatenate([hashes for _, hashes in query.views])
-    found = search.range_search(stacked, params.radius)
-    frames_per_view = len(query.times)
-    view_of_pair = found.query_rows // frames_per_view
     # A query's centre views meet only the index's centre hashes and its other
     # views only the others: a pair across the two would claim a zoom or an
     # inset no rung of either ladder measured.
-    of_centre = np.array([view.of_centre for view, _ in query.views])
-    keep = of_centre[view_of_pair] == np.isin(found.views, CENTRE_VIEWS)
-    q_idx = found.query_rows[keep] % frames_per_view
-    view_of_pair = view_of_pair[keep]
-    video_of_pair, ref_times = found.video_ids[keep], found.times[keep]
-    dist = found.distances[keep]
+    stacked = np.concatenate([hashes for _, hashes in query.views])
+    frames_per_view = len(query.times)
+    of_centre = np.repeat([view.of_centre for view, _ in query.views], frames_per_view)
+    found = search.range_search(stacked, params.radius, centre=of_centre)
+    view_of_pair = found.query_rows // frames_per_view
+    q_idx = found.query_rows % frames_per_view
+    video_of_pair, ref_times, dist = found.video_ids, found.times, found.distances
     candidates = np.unique(video_of_pair)
     durations = durations_of([int(v) for v in candidates])
     matches = []

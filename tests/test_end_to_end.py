@@ -116,6 +116,18 @@ def test_meme_captioned_copy_is_found_and_reported_as_overlaid(indexed, tmp_path
     assert start <= 0.5 and end >= 9.0
 
 
+def test_blurred_dim_copy_is_searched_not_refused_as_flat(indexed, tmp_path):
+    """Every frame of a blurred, darkened screen recording is under the detail a
+    frame of ordinary footage needs; judged against its own frames, it is still
+    searched with, and found."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "dim.mp4",
+                       vf="gblur=sigma=6,eq=contrast=0.25:brightness=-0.2")
+    match, _ = sole_match(check_json(env, query), "big-buck-bunny.mp4")
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= 9.0
+
+
 def test_copy_under_a_caption_bar_is_found_on_its_centre(indexed, tmp_path):
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "caption.mp4",

@@ -12,7 +12,7 @@ import pytest
 from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch, Segment
 from provenance.hamming import HammingSearch
-from provenance.index import Index
+from provenance.index import CENTRE_VIEWS, Index
 
 RADIUS = {"pdq-256-v1": 31, "phash-64-v1": 10}
 
@@ -92,6 +92,17 @@ def test_segments_find_exactly_what_a_full_scan_finds(words, radius):
                       found.views.tolist())) == \
         sorted(zip(q.tolist(), video_ids[r].tolist(), times[r].astype(np.float32).tolist(),
                    views[r].tolist()))
+    # Split by class, each query hash twice (once as a centre view, once not): the
+    # full scan's hits of each row's own class, no more, no fewer.
+    twice = np.concatenate([queries, queries])
+    centre = np.concatenate([rng.random(len(queries)) < 0.5] * 2)
+    centre[len(queries):] ^= True
+    found = search.range_search(twice, radius, centre=centre)
+    q, r, d = HammingSearch(hashes).range_search(twice, radius)
+    same = np.isin(views[r], CENTRE_VIEWS) == centre[q]
+    assert _triples(found.query_rows, found.video_ids, found.distances) == \
+        _triples(q[same], video_ids[r[same]], d[same])
+    assert 0 < same.sum() < len(same)
 
 
 @pytest.mark.parametrize("scheme", ["pdq-256-v1", "phash-64-v1"])
