@@ -9,8 +9,8 @@ at 720p, H.264 (x264 preset fast, 2 B-frames as most platforms ship):
 Per clip, medians of --runs: the wall time of `provenance add` (process start to
 exit, a fresh index each run, the default sampling: a frame every 0.125 s plus
 scene cuts), as a multiple of realtime; and vPDQ's `computeHash` (1 hash/s, its
-default, in its own process) on the same file in the same run. Then one batch: `provenance add` of all
-clips at once (two are hashed at a time). Both use this machine's two cores as
+default, in its own process) on the same file in the same run. Then one batch:
+`provenance add` of all clips at once (two are hashed at a time). Both use this machine's two cores as
 they see fit: vPDQ decodes with its own thread count (0 = ffmpeg's choice).
 
 Run:  .venv/bin/python bench/ingest.py [--runs 3]    (vPDQ needs `make bench-deps`)

@@ -21,7 +21,6 @@ from typing import Callable
 import numpy as np
 
 from .frame_search import FrameSearch
-from .index import CENTRE_VIEWS
 from .views import CENTRE_SHARE, View
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x.

@@ -22,8 +22,8 @@ BOX_FRAMES = 240  # at most this many of them (30 s at the index rate)
 # hashes the centre CENTRE_SHARE of the footage (width and height); a query hashes
 # its own centre at the share that meets it if the query kept ``scale`` of the
 # reference's width and height, for each scale of a ladder fine enough that one
-# rung is within 1 % of any crop down to FINE_ZOOM (the slight zoom that
-# trims a logo or a border, the commonest) and within 2 % down to MIN_ZOOM.
+# rung is within 1 % of any crop down to FINE_ZOOM (a slight zoom that trims
+# a logo or a border) and within 2 % down to MIN_ZOOM.
 # PDQ forgives little scaling: measured on the benchmark's 80 % crops, 1.25 % off
 # costs ~12 bits, 2 % ~21, 3 % ~30; on its 90 % news crops, the rung 1.2 % off
 # met the indexed centre at 23-27 bits, 0.6 % off scored twice as high.
