@@ -192,7 +192,7 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     box = content_box([f.pixels for f in head], aspect)
     if for_query:
         pixels = [f.pixels for f in head]
-        regions = region_proposals(pixels)
+        regions = region_proposals(pixels, aspect, box)
         rotation = rotation_of(pixels, aspect) if aspect else None
         views = query_views(box, regions, overlay_mask(pixels), rotation)
     else:

@@ -1,11 +1,12 @@
 """Insets: footage shown small on, or side by side with, other footage, proposed
-as rectangles closed by straight seams (``region_proposals``)."""
+as rectangles closed by straight seams, and the halves of a picture too wide or
+too tall to be one (``region_proposals``)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from .views import BOX_FRAMES, Box
+from .views import BOX_FRAMES, FULL, Box
 
 # Picture-in-picture, split screens and footage shown small on other footage
 # put two unrelated pictures side by side. Along the seam, neighbouring pixels
@@ -30,11 +31,22 @@ MAX_LINES = 12
 MIN_SIDE_SUPPORT = 0.4  # every side: seams break where both pictures move alike
 MIN_MEAN_SUPPORT = 0.6
 MAX_PROPOSALS = 3
+# No camera or cinema format is this wide (cinemascope is 2.39:1), nor this
+# tall: such a picture is two side by side (or one above the other), and its
+# halves are proposed whatever the seams show. Seams miss a split screen where
+# the two pictures move alike or a dark edge passes for padding: 8 of
+# bench/accuracy's 25 side-by-side copies were missed so.
+SPLIT_ASPECT = 2.6
 
 
-def region_proposals(frames: list[np.ndarray]) -> list[Box]:
+def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
+                     footage: Box = FULL) -> list[Box]:
+    """Up to MAX_PROPOSALS insets, best first, of pictures whose displayed
+    width / height is ``aspect`` (the frames themselves are square) and whose
+    footage lies in ``footage`` (inside any padding)."""
+    chosen = _halves(aspect, footage)
     if len(frames) < 6:
-        return []
+        return chosen
     seams_h, seams_v = _seams(np.stack(frames[:BOX_FRAMES]).astype(np.float32))
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
@@ -48,13 +60,30 @@ def region_proposals(frames: list[np.ndarray]) -> list[Box]:
                     if box is not None:
                         found.append(box)
     found.sort(key=lambda item: -item[0])
-    chosen: list[Box] = []
     for _, box in found:
         if all(_overlap(box, other) < 0.8 for other in chosen):
             chosen.append(box)
         if len(chosen) == MAX_PROPOSALS:
             break
     return chosen
+
+
+def _halves(aspect: float | None, footage: Box) -> list[Box]:
+    """The halves of the picture when it is too wide or too tall to be one, else
+    of the footage inside its padding (a split screen letterboxed into 16:9).
+    The picture comes first: a dark edge of one half can pass for padding."""
+    if not aspect:
+        return []
+    for box in (FULL, footage):
+        x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
+        shape = aspect * (x1 - x0) / (y1 - y0)
+        if shape >= SPLIT_ASPECT:
+            middle = (x0 + x1) / 2
+            return [Box(x0, y0, middle, y1), Box(middle, y0, x1, y1)]
+        if shape <= 1 / SPLIT_ASPECT:
+            middle = (y0 + y1) / 2
+            return [Box(x0, y0, x1, middle), Box(x0, middle, x1, y1)]
+    return []
 
 
 def _seams(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -266,6 +266,45 @@ def test_still_camera_clip_shown_small_on_a_still_picture_is_found(indexed, tmp_
     assert "mirrored" in relations and 0.09 < relations["inside_other_footage"] < 0.16, relations
 
 
+@pytest.mark.parametrize("letterboxed", [False, True])
+def test_split_screen_of_two_indexed_clips_lists_both_each_in_its_half(indexed, tmp_path,
+                                                                      letterboxed):
+    """Two clips side by side (a 32:9 picture, wider than any camera shoots, maybe
+    letterboxed into 16:9): each half is searched whatever the seam between them
+    shows. The seam-based inset finder alone missed these and both copies below."""
+    _, env = indexed
+    query = _side_by_side(SAMPLES / "tears-of-steel.mp4", SAMPLES / "basketball.mp4",
+                          tmp_path / "split.mp4", then=",pad=1280:720:0:180" if letterboxed else "")
+    report = check_json(env, query)
+    found = {m["video"]["source"]: {r["kind"]: r["value"] for r in m["relations"]}
+             for m in report["matches"]}
+    assert set(found) == {str(SAMPLES / "tears-of-steel.mp4"), str(SAMPLES / "basketball.mp4")}
+    share = 0.25 if letterboxed else 0.5
+    assert all(relations["inside_other_footage"] == share for relations in found.values()), found
+
+
+@pytest.mark.parametrize("sample, other, mirror", [
+    ("basketball.mp4", "unrelated.mp4", False),
+    ("big-buck-bunny.mp4", "big-buck-bunny.mp4", True)])
+def test_clip_beside_other_footage_or_its_own_mirror_image_is_found(indexed, tmp_path, sample,
+                                                                  other, mirror):
+    _, env = indexed
+    query = _side_by_side(SAMPLES / sample, SAMPLES / other, tmp_path / "beside.mp4",
+                          mirror_right=mirror)
+    _, relations = sole_match(check_json(env, query), sample)
+    assert relations["inside_other_footage"] == 0.5, relations
+
+
+def _side_by_side(left, right, target, mirror_right: bool = False, then: str = ""):
+    """5 s of ``left`` and ``right`` side by side, each 640x360, then the filters ``then``."""
+    flip = ",hflip" if mirror_right else ""
+    return ffmpeg_cut(left, target, extra=[
+        "-t", "5", "-i", str(right), "-filter_complex",
+        "[0:v]fps=24,scale=640:360,setsar=1[a];"
+        f"[1:v]fps=24,scale=640:360,setsar=1{flip}[b];[a][b]hstack=inputs=2:shortest=1{then}",
+        "-t", "5"])
+
+
 def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "tos-cut.mp4",
