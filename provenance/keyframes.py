@@ -9,8 +9,8 @@ and at every scene cut; the uniform sampling restarts at each cut, so index and
 query samples line up on content, not on the clock.
 Frames come through pipes as raw 256x256 grey pixels; nothing is written to
 disk. A long video is decoded in spans, two at a time, each with its own ffmpeg.
-Each frame is the average of the frames shown in the ``TEMPORAL_MIX_S`` before
-it (itself included), whatever the frame rate. Frames whose detail score is
+Each frame is the average of itself and the frames of the ``TEMPORAL_MIX_S``
+before it, whatever the frame rate. Frames whose detail score is
 under ``DETAIL_FLOOR`` are dropped (see ``detail_threshold`` for the rest).
 """
 from __future__ import annotations
@@ -32,10 +32,15 @@ from .config import Settings
 from .errors import BadInputError, DecodeError
 
 FRAME_SIZE = 256
-# Each sample averages the frames of this window, measured in time rather than
-# in frames, so that a 10 fps repost and its 24 fps original average alike
-# (three frames of each would mix 0.3 s against 0.125 s).
-TEMPORAL_MIX_S = 0.125
+# Each sample averages the frames from this long before it up to it, measured
+# in time rather than in frames, so that a 10 fps repost and its 30 fps original
+# average over about the same motion: two frames 0.1 s apart against four
+# (three frames of each would mix 0.2 s against 0.067 s). A single 10 fps frame
+# met its original's four-frame average 20-30 bits off on fast footage
+# (bench/accuracy's butterfly, baseball, fruit). At 0.09 s, 24 fps mixes three
+# frames and 30 fps four, as before; 15 fps two, not three: a 15 fps clip mixed
+# over 0.133 s lost its 12 fps copy (fruit's GIF, 0.50 -> 0.03).
+TEMPORAL_MIX_S = 0.09
 MAX_MIX_FRAMES = 8
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
@@ -219,10 +224,11 @@ def detail_threshold(details: list[float], min_detail: float) -> float:
 
 
 def mix_frames(frame_rate: float | None) -> int:
-    """How many frames make up ``TEMPORAL_MIX_S`` at this rate (3 when unknown)."""
+    """How many frames, first to last ``TEMPORAL_MIX_S`` apart at this rate, one
+    sample averages (3 when unknown)."""
     if not frame_rate:
         return 3
-    return int(min(MAX_MIX_FRAMES, max(1, round(frame_rate * TEMPORAL_MIX_S))))
+    return int(min(MAX_MIX_FRAMES, 1 + round(frame_rate * TEMPORAL_MIX_S)))
 
 
 def sampling_gap(settings: Settings, frame_rate: float | None, sparse: bool) -> float:
@@ -302,67 +308,85 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
     path = Path(path).resolve()  # absolute: a name starting with '-' is never an option
     plan = spans(duration_s, settings)
     decoded, origin, errors = 0, None, []
+    stop = threading.Event()
     with ThreadPoolExecutor(PARALLEL_SPANS) as pool:
         # At most one span decoded ahead of the two running: memory stays bounded
-        # however long the video.
+        # however long the video. The first span's frames are yielded as they
+        # come, so hashing them overlaps decoding (a 60 s query waited 1.5 s
+        # for its hashes after ffmpeg was done).
         split = len(plan) > 1
-        decode = functools.partial(_decode_span, path, settings, split=split,
-                                   frame_rate=frame_rate, sparse=sparse)
-        futures = collections.deque(pool.submit(decode, start, length)
-                                    for start, length in plan[:PARALLEL_SPANS + 1])
+
+        def start(span: tuple[float, float | None]):
+            frames: queue.Queue = queue.Queue()
+            return frames, pool.submit(_decode_span, path, settings, *span, frames, stop,
+                                       split=split, frame_rate=frame_rate, sparse=sparse)
+
+        running = collections.deque(start(span) for span in plan[:PARALLEL_SPANS + 1])
         waiting = collections.deque(plan[PARALLEL_SPANS + 1:])
         try:
-            while futures:
-                frames, tail = futures.popleft().result()
-                if waiting:
-                    futures.append(pool.submit(decode, *waiting.popleft()))
-                errors += tail
-                for pts, pixels in frames:
+            while running:
+                frames, future = running.popleft()
+                while (item := frames.get()) is not _SPAN_END:
+                    pts, pixels = item
                     decoded += 1
                     origin = pts if origin is None else origin
                     score = detail_score(pixels)
                     if score >= DETAIL_FLOOR:
                         yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score)
+                errors += future.result()
+                if waiting:
+                    running.append(start(waiting.popleft()))
         finally:
-            for future in futures:
-                future.cancel()
+            # A consumer that stops early (an error, a bound reached) stops every ffmpeg.
+            stop.set()
     if decoded == 0:
         reason = _last_line(b"\n".join(errors[-8:])) or "ffmpeg decoded no frame"
         raise DecodeError(f"{path.name}: no decodable video frames ({reason})")
 
 
-def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None, *,
-                 split: bool, frame_rate: float | None, sparse: bool
-                 ) -> tuple[list[tuple[float, np.ndarray]], list[bytes]]:
-    """Every selected frame of one span with its presentation time, and stderr's tail."""
+_SPAN_END = object()
+
+
+def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None,
+                 out: queue.Queue, stop: threading.Event, *, split: bool,
+                 frame_rate: float | None, sparse: bool) -> list[bytes]:
+    """Put every selected frame of one span in ``out`` as (presentation time,
+    pixels), then ``_SPAN_END`` however it ends; return stderr's tail."""
     import subprocess
 
-    proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split, frame_rate,
-                                          sparse),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    if stop.is_set():
+        out.put(_SPAN_END)
+        return []
+    try:
+        proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split,
+                                              frame_rate, sparse),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except BaseException:
+        out.put(_SPAN_END)
+        raise
     times: queue.Queue[float | None] = queue.Queue()
     tail: collections.deque[bytes] = collections.deque(maxlen=8)
     reader = threading.Thread(target=_read_stderr, args=(proc, times, tail), daemon=True)
     reader.start()
     frame_bytes = FRAME_SIZE * FRAME_SIZE
-    frames = []
     try:
-        while True:
+        while not stop.is_set():
             buf = proc.stdout.read(frame_bytes)
             if len(buf) < frame_bytes:
                 break
             pts = times.get(timeout=60)
             if pts is None:
                 break
-            frames.append((pts, np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)))
+            out.put((pts, np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)))
     finally:
+        out.put(_SPAN_END)
         if proc.poll() is None:
             proc.kill()
         proc.wait()
         proc.stdout.close()
         reader.join(timeout=5)
-    return frames, list(tail)
+    return list(tail)
 
 
 def _read_stderr(proc, times: queue.Queue, tail: collections.deque) -> None:

@@ -37,7 +37,7 @@ PLAIN_ALIGNMENT_MARGIN = 1.15
 SPEED_CLAIM_MIN_CHANGE = 0.15
 # How far (reference seconds) a pair may sit from the alignment line: the
 # nearest indexed sample is within half the index interval (0.06 s at
-# 0.125 s), plus the 0.125 s each sample averages over, plus slack for the
+# 0.125 s), plus the 0.09 s each sample averages over, plus slack for the
 # fitted speed and the sample a scene cut adds.
 ALIGNMENT_TOLERANCE_S = 0.3
 # A pair is evidence of its alignment when its query frame matches at least
