@@ -1,6 +1,6 @@
 """Insets: footage shown small on, or side by side with, other footage, proposed
-as rectangles closed by straight seams, and the halves of a picture too wide or
-too tall to be one (``region_proposals``)."""
+as rectangles closed by straight seams (or by seams symmetric about the centre),
+and the halves of a picture too wide or too tall to be one (``region_proposals``)."""
 from __future__ import annotations
 
 import cv2
@@ -37,6 +37,8 @@ MAX_PROPOSALS = 3
 # the two pictures move alike or a dark edge passes for padding: 8 of
 # bench/accuracy's 25 side-by-side copies were missed so.
 SPLIT_ASPECT = 2.6
+# Under this margin a centred box is about the whole picture, which is tried anyway.
+MIN_CENTRED_MARGIN = 0.08
 
 
 def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
@@ -51,6 +53,9 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
     cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
+    centred = _centred(rows, cols, h, w)
+    if centred is not None and all(_overlap(centred, other) < 0.8 for other in chosen):
+        chosen.append(centred)
     found = []
     for i, top in enumerate(rows):
         for bottom in rows[i + 1:]:
@@ -84,6 +89,26 @@ def _halves(aspect: float | None, footage: Box) -> list[Box]:
             middle = (y0 + y1) / 2
             return [Box(x0, y0, x1, middle), Box(x0, middle, x1, y1)]
     return []
+
+
+def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
+    """The box closed by seams symmetric about the centre on both axes at one
+    margin: footage shown centred and smaller, its shape kept, on other
+    footage. The seams' own support along the box's sides is not asked for:
+    where the two pictures happen to move alike a side fades (3 of
+    bench/accuracy's 25 centred insets had their four lines and no box)."""
+    def margins(lines: list[int], size: int) -> list[float]:
+        edges = [(line + 1) / size for line in lines if 0 < line < size - 1]
+        return [(a + 1 - b) / 2 for a in edges for b in edges
+                if MIN_CENTRED_MARGIN <= a and b <= 1 - MIN_CENTRED_MARGIN and
+                a < 0.5 < b and abs(a - (1 - b)) <= 1.5 / size]
+    across, down = margins(cols, w), margins(rows, h)
+    pairs = [(abs(x - y), (x + y) / 2) for x in across for y in down
+             if abs(x - y) <= 1.5 / min(h, w)]
+    if not pairs:
+        return None
+    margin = min(pairs)[1]
+    return Box(margin, margin, 1 - margin, 1 - margin)
 
 
 def _seams(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

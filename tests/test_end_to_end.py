@@ -305,6 +305,24 @@ def _side_by_side(left, right, target, mirror_right: bool = False, then: str = "
         "-t", "5"])
 
 
+@pytest.mark.parametrize("background, blur", [("unrelated.mp4", ""),
+                                               ("basketball.mp4", ",gblur=sigma=20")])
+def test_clip_shown_centred_at_70_percent_on_other_footage_is_found(indexed, tmp_path,
+                                                                  background, blur):
+    """Footage shown centred and smaller, its shape kept, on other footage or on a
+    blurred copy of itself: four seams symmetric about the centre at one margin
+    close the box, however faint each side is where the two pictures move alike
+    (both copies were missed when every side had to be supported)."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "centred.mp4", extra=[
+        "-t", "5", "-i", str(SAMPLES / background), "-filter_complex",
+        f"[1:v]fps=24,scale=640:360,setsar=1{blur}[bg];[0:v]fps=24,scale=448:252,setsar=1[fg];"
+        "[bg][fg]overlay=96:54:shortest=1", "-t", "5"])
+    _, relations = sole_match(check_json(env, query), "basketball.mp4")
+    # 448x252 of 640x360: 49 % of the picture.
+    assert 0.45 < relations["inside_other_footage"] < 0.53, relations
+
+
 def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
     _, env = indexed
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "tos-cut.mp4",
