@@ -312,8 +312,8 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
     with ThreadPoolExecutor(PARALLEL_SPANS) as pool:
         # At most one span decoded ahead of the two running: memory stays bounded
         # however long the video. The first span's frames are yielded as they
-        # come, so hashing them overlaps decoding (a 60 s query waited 1.5 s
-        # for its hashes after ffmpeg was done).
+        # come, so hashing them overlaps decoding (hashing a 60 s 720p query,
+        # 38 views a frame, took 4.5 s instead of 5.2).
         split = len(plan) > 1
 
         def start(span: tuple[float, float | None]):

@@ -1,5 +1,6 @@
 """Keyframe extraction split into spans decoded side by side: the frames come out as
-from one decoder, in order, none lost at the cuts."""
+from one decoder, in order, none lost at the cuts; samples of copies at different
+frame rates line up in time and in the motion they average."""
 from __future__ import annotations
 
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SAMPLES
 from provenance.config import Settings
 from provenance.keyframes import extract, probe, spans
 
@@ -68,7 +70,7 @@ def test_a_10_fps_copy_samples_the_motion_its_original_samples(tmp_path):
     """A sample averages a time span, not a count of frames: two frames of a
     10 fps copy against four of its 30 fps original. With one frame against
     four, basketball's samples differed by 5.8 grey levels on average."""
-    original = Path(__file__).parent.parent / "samples" / "basketball.mp4"
+    original = SAMPLES / "basketball.mp4"
     copy = tmp_path / "ten-fps.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(original), "-vf",
                     "fps=10", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
