@@ -92,22 +92,29 @@ def _halves(aspect: float | None, footage: Box) -> list[Box]:
 
 
 def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
-    """The box closed by seams symmetric about the centre on both axes at one
-    margin: footage shown centred and smaller, its shape kept, on other
-    footage. The seams' own support along the box's sides is not asked for:
-    where the two pictures happen to move alike a side fades (3 of
-    bench/accuracy's 25 centred insets had their four lines and no box)."""
-    def margins(lines: list[int], size: int) -> list[float]:
-        edges = [(line + 1) / size for line in lines if 0 < line < size - 1]
-        return [(a + 1 - b) / 2 for a in edges for b in edges
+    """The box closed by seams symmetric about the centre on one axis and a seam
+    at the same margin on the other: footage shown centred and smaller, its
+    shape kept, on other footage. The seams' own support along the box's sides
+    is not asked for: where the two pictures happen to move alike a side fades
+    (3 of bench/accuracy's 25 centred insets had their four lines and no box,
+    one more three of them)."""
+    def edges(lines: list[int], size: int) -> list[float]:
+        return [(line + 1) / size for line in lines if 0 < line < size - 1]
+
+    def margins(found: list[float], size: int) -> list[float]:
+        return [(a + 1 - b) / 2 for a in found for b in found
                 if MIN_CENTRED_MARGIN <= a and b <= 1 - MIN_CENTRED_MARGIN and
                 a < 0.5 < b and abs(a - (1 - b)) <= 1.5 / size]
-    across, down = margins(cols, w), margins(rows, h)
-    pairs = [(abs(x - y), (x + y) / 2) for x in across for y in down
-             if abs(x - y) <= 1.5 / min(h, w)]
-    if not pairs:
+
+    tolerance = 1.5 / min(h, w)
+    across, down = edges(cols, w), edges(rows, h)
+    candidates = [(abs(edge - m) if edge < 0.5 else abs(1 - edge - m), m)
+                  for symmetric, other, size in ((across, down, w), (down, across, h))
+                  for m in margins(symmetric, size) for edge in other]
+    fits = [c for c in candidates if c[0] <= tolerance]
+    if not fits:
         return None
-    margin = min(pairs)[1]
+    margin = min(fits)[1]
     return Box(margin, margin, 1 - margin, 1 - margin)
 
 
