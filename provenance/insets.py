@@ -97,7 +97,7 @@ def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
     shape kept, on other footage. The seams' own support along the box's sides
     is not asked for: where the two pictures happen to move alike a side fades
     (3 of bench/accuracy's 25 centred insets had their four lines and no box,
-    one more three of them)."""
+    and one more had three of them)."""
     def edges(lines: list[int], size: int) -> list[float]:
         return [(line + 1) / size for line in lines if 0 < line < size - 1]
 
