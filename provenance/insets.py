@@ -108,7 +108,7 @@ def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
 
     tolerance = 1.5 / min(h, w)
     across, down = edges(cols, w), edges(rows, h)
-    candidates = [(abs(edge - m) if edge < 0.5 else abs(1 - edge - m), m)
+    candidates = [(abs(min(edge, 1 - edge) - m), m)
                   for symmetric, other, size in ((across, down, w), (down, across, h))
                   for m in margins(symmetric, size) for edge in other]
     fits = [c for c in candidates if c[0] <= tolerance]
