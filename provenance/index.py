@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import IndexDatabaseError
 from .fetch import FetchedMedia, SourceMetadata, UploadTime, now_utc, printable_path
+from .keyframes import SAMPLING_VERSION
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -119,6 +120,11 @@ MIGRATIONS: list[str] = [
     INSERT INTO frame_log (video_id, change) SELECT id, 'add' FROM videos ORDER BY id;
     INSERT INTO meta VALUES ('index_uuid', lower(hex(randomblob(16))));
     """,
+    # The sampling (keyframes.SAMPLING_VERSION) each video's keyframes were taken
+    # with; videos indexed before it was recorded were sampled under version 1.
+    """
+    ALTER TABLE videos ADD COLUMN sampling INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -149,6 +155,7 @@ class VideoRecord:
     container_tags: dict[str, str]
     keyframe_count: int
     added_at: str
+    sampling: int  # the version of keyframe sampling (keyframes.SAMPLING_VERSION)
     sightings: list[Sighting] = field(default_factory=list)
 
 
@@ -283,8 +290,8 @@ class Index:
             return self._insert_sighting(db, video_id, meta)
 
     def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
-                  height: int, container_tags: dict[str, str], times: list[float],
-                  details: list[float], hashes: np.ndarray,
+                  height: int, container_tags: dict[str, str], sampling: int,
+                  times: list[float], details: list[float], hashes: np.ndarray,
                   whole_picture: np.ndarray | None = None,
                   centre: np.ndarray | None = None,
                   whole_centre: np.ndarray | None = None) -> int:
@@ -292,35 +299,37 @@ class Index:
 
         ``hashes`` are of the footage; ``whole_picture``, of the uncropped frames
         when ``hashes`` are of footage cropped out of padding; ``centre`` and
-        ``whole_centre``, of the centre of each. One row per keyframe each.
+        ``whole_centre``, of the centre of each. One row per keyframe each, taken
+        with keyframe sampling version ``sampling``.
         """
         rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
-                " container_tags, keyframe_count, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " container_tags, keyframe_count, added_at, sampling) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (media.sha256, media.size_bytes, duration_s, width, height,
                  printable_path(media.path),
-                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc()))
+                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc(), sampling))
             video_id = cursor.lastrowid
             self._insert_frames(db, video_id, rows)
             self._insert_sighting(db, video_id, media.metadata)
             db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
         return video_id
 
-    def replace_frames(self, video_id: int, sha256: str, *, times: list[float],
+    def replace_frames(self, video_id: int, sha256: str, *, sampling: int, times: list[float],
                        details: list[float], hashes: np.ndarray,
                        whole_picture: np.ndarray | None = None,
                        centre: np.ndarray | None = None,
                        whole_centre: np.ndarray | None = None) -> bool:
-        """Store a video's keyframes anew (hashed again from its file by a newer
-        version of the views), atomically; its sightings stay. False if the index
+        """Store a video's keyframes anew (taken again from its file by a newer
+        sampling or version of the views), atomically; its sightings stay. False if the index
         no longer holds that file under that id (removed meanwhile, and the id
         perhaps given to another video)."""
         rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
         with self.transaction() as db:
-            if db.execute("UPDATE videos SET keyframe_count = ? WHERE id = ? AND sha256 = ?",
-                          (len(times), video_id, sha256)).rowcount != 1:
+            if db.execute("UPDATE videos SET keyframe_count = ?, sampling = ?"
+                          " WHERE id = ? AND sha256 = ?",
+                          (len(times), sampling, video_id, sha256)).rowcount != 1:
                 return False
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self._insert_frames(db, video_id, rows)
@@ -334,17 +343,32 @@ class Index:
         db.executemany("INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
                        " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
 
-    def videos_without_centre(self, video_id: int | None = None) -> list[int]:
-        """Videos indexed before the centre of each keyframe was stored (or, given
-        ``video_id``, that one if so): crops, captions and logos are found against
-        them only once hashed again."""
+    def videos_to_rehash(self, video_id: int | None = None) -> list[int]:
+        """Videos indexed before the centre of each keyframe was stored (crops,
+        captions and logos are found against them only once hashed again) or
+        sampled under an older version than SAMPLING_VERSION; given ``video_id``,
+        that one if so."""
         centre_views = ",".join(map(str, CENTRE_VIEWS))
         only = "" if video_id is None else " AND id = ?"
         with _translated(self.path, self.busy_timeout_s):
             return [row[0] for row in self.db.execute(
-                "SELECT id FROM videos WHERE NOT EXISTS (SELECT 1 FROM frames WHERE"
-                f" frames.video_id = videos.id AND view IN ({centre_views})){only} ORDER BY id",
-                () if video_id is None else (video_id,))]
+                "SELECT id FROM videos WHERE (sampling < ? OR NOT EXISTS (SELECT 1 FROM frames"
+                f" WHERE frames.video_id = videos.id AND view IN ({centre_views}))){only}"
+                " ORDER BY id", (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
+
+    def has_centre_hashes(self, video_id: int) -> bool:
+        centre_views = ",".join(map(str, CENTRE_VIEWS))
+        with _translated(self.path, self.busy_timeout_s):
+            return self.db.execute(f"SELECT 1 FROM frames WHERE video_id = ? AND view IN"
+                                   f" ({centre_views}) LIMIT 1", (video_id,)).fetchone() is not None
+
+    def mark_sampling(self, video_id: int, sha256: str, sampling: int) -> bool:
+        """Record that the video's stored keyframes are what sampling version
+        ``sampling`` takes (they would come out the same); False if the index no
+        longer holds that file under that id."""
+        with self.transaction() as db:
+            return db.execute("UPDATE videos SET sampling = ? WHERE id = ? AND sha256 = ?",
+                              (sampling, video_id, sha256)).rowcount == 1
 
     def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
                     whole_picture: np.ndarray | None, centre: np.ndarray | None,
@@ -406,7 +430,8 @@ class Index:
         with _translated(self.path, self.busy_timeout_s):
             rows = self.db.execute(
                 "SELECT id, sha256, size_bytes, duration_s, width, height, media_path,"
-                f" container_tags, keyframe_count, added_at FROM videos {where} ORDER BY id",
+                " container_tags, keyframe_count, added_at, sampling"
+                f" FROM videos {where} ORDER BY id",
                 args).fetchall()
             records = []
             for row in rows:
@@ -492,7 +517,9 @@ class Index:
                 "sightings": one("SELECT count(*) FROM sightings"),
                 "keyframes": one("SELECT count(*) FROM frames WHERE view = 0"),
                 "hashes": one("SELECT count(*) FROM frames"),
-                "to_rehash": len(self.videos_without_centre()),
+                # An upper bound: `rehash` marks up to date, without hashing
+                # again, the videos whose samples would come out the same.
+                "to_rehash": len(self.videos_to_rehash()),
                 "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
                 # The write-ahead log holds recent writes until a checkpoint.
                 "size_bytes": sum(p.stat().st_size for p in (

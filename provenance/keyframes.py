@@ -42,6 +42,11 @@ FRAME_SIZE = 256
 # over 0.133 s lost its 12 fps copy (fruit's GIF, 0.50 -> 0.03).
 TEMPORAL_MIX_S = 0.09
 MAX_MIX_FRAMES = 8
+# The index records which sampling each video's keyframes came from, so that
+# `rehash` can take again the samples that would now differ. 1: each averaged
+# the frames shown in 0.125 s (one at 10 fps, six at 50, eight at 60); 2: the
+# TEMPORAL_MIX_S above. Raise it with any change to what a sample is.
+SAMPLING_VERSION = 2
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
 _TOO_BIG = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
@@ -229,6 +234,20 @@ def mix_frames(frame_rate: float | None) -> int:
     if not frame_rate:
         return 3
     return int(min(MAX_MIX_FRAMES, 1 + round(frame_rate * TEMPORAL_MIX_S)))
+
+
+def samples_unchanged(sampling: int, frame_rate: float | None) -> bool:
+    """Whether a video sampled under version ``sampling`` at this rate already has
+    the samples SAMPLING_VERSION takes (version 1 differs only in its mix, and
+    only at some rates: 24, 25 and 30 fps mixed as now)."""
+    if sampling >= SAMPLING_VERSION:
+        return True
+    if sampling != 1:
+        return False
+    if not frame_rate:
+        return True  # three frames, then as now
+    mixed_then = int(min(MAX_MIX_FRAMES, max(1, round(frame_rate * 0.125))))
+    return mixed_then == mix_frames(frame_rate)
 
 
 def sampling_gap(settings: Settings, frame_rate: float | None, sparse: bool) -> float:

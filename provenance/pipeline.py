@@ -17,6 +17,7 @@ from .fetch import FetchedMedia, fetch, is_url, printable_path
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import Index, VideoRecord
+from .keyframes import SAMPLING_VERSION, probe, samples_unchanged
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
 
@@ -24,7 +25,9 @@ from .report import Report, build_report
 @dataclass(frozen=True)
 class AddOutcome:
     source: str
-    status: str  # "added", "new sighting", "already indexed", "rehashed"
+    # "added", "new sighting", "already indexed", "rehashed", "up to date"
+    # (rehash: sampled as now already), the last two perhaps after a comma.
+    status: str
     video_id: int
     keyframes: int
 
@@ -41,9 +44,11 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
     if known is not None:
         added = index.add_sighting(known, media.metadata)
         status = "new sighting" if added else "already indexed"
-        # Indexed before the centre hashes, and its file is at hand again.
-        if index.videos_without_centre(known) and _rehash(known, media, hashed, index, settings):
-            status += ", rehashed"
+        # Indexed by an older version, and its file is at hand again.
+        if index.videos_to_rehash(known):
+            done = _bring_up_to_date(known, media, hashed, index, settings)
+            if done is not None:
+                status += ", " + done
         record = index.video(known)
         return AddOutcome(media.metadata.source, status, known,
                           record.keyframe_count if record else 0)
@@ -56,7 +61,8 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
 
 def _stored(hashed: HashedVideo) -> dict:
     """What the index stores of a hashed video's keyframes (views.index_views)."""
-    return dict(times=hashed.times, details=hashed.details, hashes=hashed.hashes,
+    return dict(sampling=SAMPLING_VERSION, times=hashed.times, details=hashed.details,
+                hashes=hashed.hashes,
                 # The whole picture and its centre are hashed only when padding was found.
                 whole_picture=hashed.views.get("full"), centre=hashed.views["centre"],
                 whole_centre=hashed.views.get("full-centre"))
@@ -112,32 +118,42 @@ def _fetch_and_hash(source: str, settings: Settings, scheme: str
 
 def rehash_stale(index: Index, settings: Settings
                  ) -> Iterator[tuple[int, AddOutcome | ProvenanceError]]:
-    """Hash again each video stored before the index kept the centre of every
-    keyframe, from the file it was indexed from or any local file it was seen
-    as (same SHA-256); yields (video id, outcome or the error that left it as
-    it was)."""
-    for video_id in index.videos_without_centre():
+    """Bring up to date each video stored before the index kept the centre of
+    every keyframe or sampled under an older version, from the file it was
+    indexed from or any local file it was seen as (same SHA-256); yields (video
+    id, outcome or the error that left it as it was)."""
+    for video_id in index.videos_to_rehash():
         record = index.video(video_id)
         if record is None:  # removed meanwhile
             continue
         try:
             media = _file_of(record, settings)
-            keyframes = _rehash(video_id, media, None, index, settings)
-            if keyframes is None:
+            done = _bring_up_to_date(video_id, media, None, index, settings)
+            now = index.video(video_id)
+            if done is None or now is None:
                 continue  # removed meanwhile
-            yield video_id, AddOutcome(printable_path(media.path), "rehashed", video_id, keyframes)
+            yield video_id, AddOutcome(printable_path(media.path), done, video_id,
+                                       now.keyframe_count)
         except ProvenanceError as exc:
             yield video_id, exc
 
 
-def _rehash(video_id: int, media: FetchedMedia, hashed: HashedVideo | None, index: Index,
-            settings: Settings) -> int | None:
+def _bring_up_to_date(video_id: int, media: FetchedMedia, hashed: HashedVideo | None,
+                      index: Index, settings: Settings) -> str | None:
     """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
-    now unless given; their count, or None if the index no longer holds it."""
-    hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-    if not index.replace_frames(video_id, media.sha256, **_stored(hashed)):
+    now unless given, or only record that they would come out the same (a video
+    with centre hashes whose rate sampled as now): "rehashed" or "up to date",
+    or None if the index no longer holds it."""
+    record = index.video(video_id)
+    if record is None:
         return None
-    return len(hashed.times)
+    if index.has_centre_hashes(video_id):
+        rate = hashed.info.frame_rate if hashed else probe(media.path).frame_rate
+        if samples_unchanged(record.sampling, rate):
+            return ("up to date" if index.mark_sampling(video_id, media.sha256, SAMPLING_VERSION)
+                    else None)
+    hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
+    return "rehashed" if index.replace_frames(video_id, media.sha256, **_stored(hashed)) else None
 
 
 def _file_of(record: VideoRecord, settings: Settings) -> FetchedMedia:

@@ -427,6 +427,40 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 
+def test_rehash_samples_again_only_videos_an_older_sampling_took_otherwise(tmp_path):
+    """An index from before sampling version 2 (its videos marked version 1 here,
+    and the 60 fps video's hashes spoilt as its older mix, 8 frames against 6
+    now, left them different): `rehash` takes the 60 fps video's samples again
+    and only marks the 24 fps video up to date, its samples being the same."""
+    fast = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "sixty.mp4", duration=4,
+                      vf="fps=60")
+    env = _env(tmp_path)
+    assert run_cli("add", str(SAMPLES / "tears-of-steel.mp4"), str(fast), env=env).returncode == 0
+
+    def frames() -> list[tuple]:
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            rows = conn.execute("SELECT * FROM frames ORDER BY video_id, view, seq").fetchall()
+        conn.close()
+        return rows
+
+    fresh = frames()
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        conn.execute("UPDATE videos SET sampling = 1")
+        conn.execute("UPDATE frames SET h0 = (h0 | 4095) - (h0 & 4095) WHERE video_id = 2")
+    conn.close()
+    shutil.rmtree(tmp_path / "index.db.search")
+    assert frames() != fresh
+    assert "to_rehash        2\n" in run_cli("stats", env=env).stdout
+
+    done = run_cli("rehash", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    marked, rehashed = done.stdout.strip().splitlines()
+    assert marked.startswith("up to date video #1: its 80 keyframes would be sampled the same")
+    assert rehashed.startswith("rehashed video #2 (") and rehashed.endswith("sixty.mp4")
+    assert frames() == fresh
+    assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
+
+
 def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     for copy in (first, second):

@@ -65,7 +65,8 @@ def _add(index: Index, rng: np.random.Generator, hashes: np.ndarray) -> int:
                          SourceMetadata(source=f"/clips/{sha}.mp4", retrieved_at="2026-01-01T00:00:00Z"))
     n = len(hashes)
     return index.add_video(media, duration_s=n * 0.25, width=640, height=360, container_tags={},
-                           times=[i * 0.25 for i in range(n)], details=[40.0] * n, hashes=hashes)
+                           times=[i * 0.25 for i in range(n)], details=[40.0] * n, hashes=hashes,
+                           sampling=2)
 
 
 @pytest.mark.parametrize("words,radius", [(4, 31), (1, 10), (4, 0), (4, 40)])
@@ -132,9 +133,9 @@ def test_the_structure_follows_adds_and_removes(tmp_path, scheme):
         # A video hashed again (rehash) is found by its new hashes only.
         sha = index.video(ids[5]).sha256
         assert not index.replace_frames(ids[5], "0" * 64, times=[i * 0.25 for i in range(30)],
-                                        details=[40.0] * 30, hashes=videos[20].copy())
+                                        details=[40.0] * 30, hashes=videos[20].copy(), sampling=2)
         assert index.replace_frames(ids[5], sha, times=[i * 0.25 for i in range(30)],
-                                    details=[40.0] * 30, hashes=videos[20].copy())
+                                    details=[40.0] * 30, hashes=videos[20].copy(), sampling=2)
         after = _found(index, queries, radius)
         assert after == _brute(index, queries, radius)
         assert {q for q, v, _ in after if v == ids[5]} == {q for q, v, _ in after if v == ids[20]}

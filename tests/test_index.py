@@ -23,7 +23,8 @@ def _media(tmp_path: Path, sha: str, source: str) -> FetchedMedia:
 def _add(index: Index, media: FetchedMedia, hashes: np.ndarray) -> int:
     n = len(hashes)
     return index.add_video(media, duration_s=float(n), width=640, height=360, container_tags={},
-                           times=[float(i) for i in range(n)], details=[50.0] * n, hashes=hashes)
+                           times=[float(i) for i in range(n)], details=[50.0] * n, hashes=hashes,
+                           sampling=2)
 
 
 @pytest.mark.parametrize("scheme,words", [("phash-64-v1", 1), ("pdq-256-v1", 4)])
@@ -62,11 +63,12 @@ def test_a_failed_write_leaves_no_half_video(tmp_path):
         bad = np.zeros((3, 1), np.uint64)
         with pytest.raises(ValueError):
             index.add_video(_media(tmp_path, "c" * 64, "/c.mp4"), duration_s=1.0, width=1,
-                            height=1, container_tags={}, times=[0.0, 1.0], details=[1.0] * 3,
-                            hashes=bad)
+                            height=1, container_tags={}, sampling=2, times=[0.0, 1.0],
+                            details=[1.0] * 3, hashes=bad)
         with pytest.raises(IndexDatabaseError):  # the sighting insert fails inside the transaction
             index.add_video(_media(tmp_path, "c" * 64, None), duration_s=1.0, width=1, height=1,
-                            container_tags={}, times=[0.0], details=[1.0], hashes=bad[:1])
+                            container_tags={}, sampling=2, times=[0.0], details=[1.0],
+                            hashes=bad[:1])
         assert index.stats()["videos"] == 0 and index.stats()["keyframes"] == 0
 
 
@@ -82,7 +84,8 @@ def test_each_view_of_a_keyframe_is_stored_and_told_apart(tmp_path):
     with Index(tmp_path / "i.db") as index:
         video_id = index.add_video(
             _media(tmp_path, "e" * 64, "/e.mp4"), duration_s=3.0, width=640, height=360,
-            container_tags={}, times=[0.0, 1.0, 2.0], details=[50.0] * 3, hashes=footage,
+            container_tags={}, sampling=2, times=[0.0, 1.0, 2.0], details=[50.0] * 3,
+            hashes=footage,
             whole_picture=whole, centre=centre, whole_centre=whole_centre)
         frames = index.frame_arrays()
         by_view = {int(v): frames.hashes[frames.views == v, 0].tolist() for v in set(frames.views)}
@@ -94,7 +97,8 @@ def test_each_view_of_a_keyframe_is_stored_and_told_apart(tmp_path):
         with pytest.raises(ValueError, match="one hash per keyframe"):
             index.add_video(
                 _media(tmp_path, "f" * 64, "/f.mp4"), duration_s=3.0, width=640, height=360,
-                container_tags={}, times=[0.0, 1.0, 2.0], details=[50.0] * 3, hashes=footage,
+                container_tags={}, sampling=2, times=[0.0, 1.0, 2.0], details=[50.0] * 3,
+                hashes=footage,
                 centre=centre[:2])
         assert index.stats()["videos"] == 1
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SAMPLES
 from provenance.config import Settings
-from provenance.keyframes import extract, probe, spans
+from provenance.keyframes import SAMPLING_VERSION, extract, probe, samples_unchanged, spans
 
 
 def _clip(target: Path, gop: int) -> Path:
@@ -87,3 +87,12 @@ def test_a_10_fps_copy_samples_the_motion_its_original_samples(tmp_path):
                    if abs((near := min(indexed, key=lambda s: abs(s - t))) - t) < 0.02]
     assert len(differences) >= 12
     assert np.mean(differences) < 4.0, np.mean(differences)
+
+
+@pytest.mark.parametrize("rate, unchanged", [
+    (None, True), (12.0, True), (15.0, True), (23.976, True), (24.0, True), (25.0, True),
+    (29.97, True), (30.0, True), (10.0, False), (50.0, False), (59.94, False), (60.0, False)])
+def test_videos_sampled_under_version_1_are_stale_only_at_rates_whose_mix_changed(rate,
+                                                                                  unchanged):
+    assert samples_unchanged(1, rate) is unchanged
+    assert samples_unchanged(SAMPLING_VERSION, rate)

@@ -32,6 +32,7 @@ def _add(index: Index, name: str, hashes: np.ndarray, centre: np.ndarray | None 
     n = len(hashes)
     return index.add_video(media, duration_s=n * STEP, width=640, height=360, container_tags={},
                            times=[i * STEP for i in range(n)], details=[40.0] * n, hashes=hashes,
+                           sampling=2,
                            centre=centre)
 
 
