@@ -312,6 +312,38 @@ def t_hstack(r: Ref, fillers):
             X264 + ["-crf", "23", "-t", f"{d}"], (0.0, d), (0.0, d))
 
 
+def t_vstack(r: Ref, fillers):
+    """The reaction layout: the clip in the top half of a 9:16 frame, other
+    footage filling the rest."""
+    w, h, d = r.media.width, r.media.height, r.media.duration
+    W, H = OUT
+    k = min(W / w, H / 2 / h)
+    tw, th = even(w * k), even(h * k)
+    fc = (f"[0:v]scale={tw}:{th},setsar=1,pad={W}:{th}:(ow-iw)/2:0[m];"
+          f"[1:v]scale={W}:{H - th}:force_original_aspect_ratio=increase,crop={W}:{H - th},"
+          f"setsar=1[o];[m][o]vstack=inputs=2:shortest=1,fps=25[out]")
+    return ([([], r.media), (["-stream_loop", "-1", "-t", f"{d}"], fillers[0])], ("fc", fc),
+            "mp4",
+            X264 + ["-crf", "23", "-t", f"{d}"], (0.0, d), (0.0, d))
+
+
+def t_squeezeback(r: Ref, fillers):
+    """The broadcast squeezeback: the footage shrunk into the top right of a 16:9
+    news graphic, a flat panel with a title down the left, a ticker along the
+    bottom."""
+    d = r.media.duration
+    W, H = 1280, 720
+    k = min(0.75 * W / r.media.width, 0.75 * H / r.media.height)
+    fw, fh = even(r.media.width * k), even(r.media.height * k)
+    txt = "BREAKING NEWS - footage shared online"
+    fc = (f"[0:v]scale={fw}:{fh},setsar=1[fg];color=c=0x1a3a6a:s={W}x{H}:d={d}[bg];"
+          f"[bg][fg]overlay={W - fw - 40}:40:shortest=1,"
+          f"drawbox=x=0:y={H - 110}:w={W}:h=110:color=0xC00000:t=fill,"
+          + _text(txt, "w-t*120", f"{H - 55}-th/2", 48, border=0) + ","
+          + _text("LIVE", "40", "60", 56, border=0) + "[out]")
+    return ([([], r.media)], ("fc", fc), "mp4", X264 + ["-crf", "23"], (0.0, d), (0.0, d))
+
+
 def t_tiktok(r: Ref, fillers):
     w, h, d = r.media.width, r.media.height, r.media.duration
     s = 1.25
@@ -390,16 +422,19 @@ TRANSFORMS: dict[str, tuple[str, object]] = {
     "blurbg_9x16": ("geometry", lambda r, f: _plain(r, _blurbg())),
     "hflip": ("geometry", lambda r, f: _plain(r, "hflip")),
     "rotate5": ("geometry", lambda r, f: _plain(r, "rotate=5*PI/180:fillcolor=black")),
+    "squeezeback": ("geometry", t_squeezeback),
     # temporal
     "speed1.5": ("temporal", lambda r, f: _speed(r, 1.5)),
     "speed0.67": ("temporal", lambda r, f: _speed(r, 0.67)),
     "subclip": ("temporal", t_subclip),
     "inserted": ("temporal", t_inserted),
     "loop2": ("temporal", t_loop2),
+    "reversed": ("temporal", lambda r, f: _plain(r, "reverse")),
     # composite
     "pip35": ("composite", lambda r, f: _over(r, f[0], 0.35, True)),
     "inset70": ("composite", lambda r, f: _over(r, f[0], 0.70, False)),
     "side_by_side": ("composite", t_hstack),
+    "stacked_9x16": ("composite", t_vstack),
     # combos
     "combo_tiktok": ("combo", t_tiktok),
     "combo_news": ("combo", t_news),

@@ -1,11 +1,13 @@
 """Insets: footage shown small on, or side by side with, other footage, proposed
 as rectangles closed by straight seams (or by seams symmetric about the centre),
-and the halves of a picture too wide or too tall to be one (``region_proposals``)."""
+both sides of a seam across the whole picture, and the halves of a picture too
+wide or too tall to be one (``region_proposals``)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from .padding import content_box
 from .views import BOX_FRAMES, FULL, Box
 
 # Picture-in-picture, split screens and footage shown small on other footage
@@ -39,6 +41,18 @@ MAX_PROPOSALS = 3
 SPLIT_ASPECT = 2.6
 # Under this margin a centred box is about the whole picture, which is tried anyway.
 MIN_CENTRED_MARGIN = 0.08
+# A split screen of ordinary shape (two 16:9 clips stacked in a 9:16 frame, the
+# reaction and duet layouts; two 9:16 clips side by side in 16:9) is cut by one
+# seam across the whole footage. Boxes closed by the picture's border rank below
+# any box with seams on three or four sides, so both sides of such a seam are
+# proposed first, each inside its own bars if it has any. A caption bar, a
+# ticker or a logo strip is narrower than MIN_SPLIT_SHARE. On bench/accuracy's
+# 25 references, such a seam was found on one (a still signer's dark shirt).
+SPLIT_SUPPORT = 0.85
+MIN_SPLIT_SHARE = 0.3
+SPLIT_PADDING_FRAMES = 60  # the frames each side's own padding is judged on
+CENTRED_BARS = 0.01  # of the picture: bars this close to one width are centred
+DARK_BARS = 40.0  # grey level: bars are black, or near it after encoding
 
 
 def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
@@ -53,23 +67,26 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
     cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
-    centred = _centred(rows, cols, h, w)
-    if centred is not None and all(_overlap(centred, other) < 0.8 for other in chosen):
-        chosen.append(centred)
+    sides = [_footage_in(frames, side, aspect) for side in _split(seams_h, seams_v, rows, cols,
+                                                                     footage)]
+    for box in sides + [_centred(rows, cols, h, w)]:
+        if (box is not None and len(chosen) < MAX_PROPOSALS
+                and all(_overlap(box, other) < 0.8 for other in chosen)):
+            chosen.append(box)
     found = []
     for i, top in enumerate(rows):
         for bottom in rows[i + 1:]:
             for j, left in enumerate(cols):
                 for right in cols[j + 1:]:
-                    box = _closed_box(seams_h, seams_v, top, bottom, left, right)
+                    box = _closed_box(seams_h, seams_v, top, bottom, left, right, aspect)
                     if box is not None:
                         found.append(box)
     found.sort(key=lambda item: -item[0])
     for _, box in found:
+        if len(chosen) >= MAX_PROPOSALS:
+            break
         if all(_overlap(box, other) < 0.8 for other in chosen):
             chosen.append(box)
-        if len(chosen) == MAX_PROPOSALS:
-            break
     return chosen
 
 
@@ -89,6 +106,65 @@ def _halves(aspect: float | None, footage: Box) -> list[Box]:
             middle = (y0 + y1) / 2
             return [Box(x0, y0, x1, middle), Box(x0, middle, x1, y1)]
     return []
+
+
+def _split(seams_h: np.ndarray, seams_v: np.ndarray, rows: list[int], cols: list[int],
+           footage: Box) -> list[Box]:
+    """Both sides of the best-supported seam that runs across the whole footage
+    and leaves at least MIN_SPLIT_SHARE of it on either side. Each side ends
+    where the footage does if a seam closes it there, else at the picture's
+    border: a flat edge of one side can pass for padding."""
+    h, w = seams_h.shape
+    best: tuple[float, Box, Box] | None = None
+    for across, strong, lines, size, (start, end), (near, far) in (
+            (True, seams_h, rows, h, (footage.x0, footage.x1), (footage.y0, footage.y1)),
+            (False, seams_v.T, cols, w, (footage.y0, footage.y1), (footage.x0, footage.x1))):
+        length = strong.shape[1]
+        for line in lines:
+            edge = (line + 1) / size
+            share = (edge - near) / (far - near)
+            if not MIN_SPLIT_SHARE <= share <= 1 - MIN_SPLIT_SHARE:
+                continue
+            support = _side_support(strong, line, round(start * length),
+                                    round(end * length) - 1)
+            if support >= SPLIT_SUPPORT and (best is None or support > best[0]):
+                first = near if _closed_at(near, lines, size) else 0.0
+                last = far if _closed_at(far, lines, size) else 1.0
+                sides = [Box(start, first, end, edge), Box(start, edge, end, last)] if across \
+                    else [Box(first, start, edge, end), Box(edge, start, last, end)]
+                best = (support, *sides)
+    return list(best[1:]) if best else []
+
+
+def _footage_in(frames: list[np.ndarray], side: Box, aspect: float | None) -> Box:
+    """The footage inside one side of a split screen, within its own bars (a
+    vertical clip pillarboxed in the top half of a 9:16 reaction). Only dark
+    bars of one width on either side count: layouts centre what they pad, in
+    black, and the flat ground of the footage itself (a cartoon's white) would
+    otherwise pass for bars."""
+    width, height = side.x1 - side.x0, side.y1 - side.y0
+    shape = aspect * width / height if aspect else None
+    parts = [side.crop(frame) for frame in frames[:SPLIT_PADDING_FRAMES]]
+    inner = content_box(parts, shape)
+    mean = np.mean(parts, axis=0)
+    h, w = mean.shape
+    x0, x1, y0, y1 = (round(inner.x0 * w), round(inner.x1 * w), round(inner.y0 * h),
+                      round(inner.y1 * h))
+    bars_x = np.concatenate([mean[:, :x0].ravel(), mean[:, x1:].ravel()])
+    bars_y = np.concatenate([mean[:y0].ravel(), mean[y1:].ravel()])
+    if (abs(inner.x0 - (1 - inner.x1)) * width > CENTRED_BARS
+            or (bars_x.size and bars_x.mean() > DARK_BARS)):
+        inner = Box(0.0, inner.y0, 1.0, inner.y1)
+    if (abs(inner.y0 - (1 - inner.y1)) * height > CENTRED_BARS
+            or (bars_y.size and bars_y.mean() > DARK_BARS)):
+        inner = Box(inner.x0, 0.0, inner.x1, 1.0)
+    return Box(side.x0 + inner.x0 * width, side.y0 + inner.y0 * height,
+               side.x0 + inner.x1 * width, side.y0 + inner.y1 * height)
+
+
+def _closed_at(edge: float, lines: list[int], size: int) -> bool:
+    """Whether ``edge`` (a fraction) is the picture's border or a seam line's."""
+    return edge in (0.0, 1.0) or any(abs((line + 1) / size - edge) <= 2 / size for line in lines)
 
 
 def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
@@ -205,7 +281,8 @@ def _side_support(strong: np.ndarray, at: int, start: int, end: int) -> float:
     return float(band.mean()) if band.size else 0.0
 
 
-def _closed_box(strong_h, strong_v, top, bottom, left, right) -> tuple[float, Box] | None:
+def _closed_box(strong_h, strong_v, top, bottom, left, right, picture_aspect: float | None
+                ) -> tuple[float, Box] | None:
     h, w = strong_h.shape
     # A seam at row r lies between rows r and r + 1.
     box = Box((left + 1) / w if left else 0.0, (top + 1) / h if top else 0.0,
@@ -214,7 +291,9 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right) -> tuple[float, Bo
     inner_sides = sum(inner)
     if inner_sides == 0 or not 0.04 <= box.area <= 0.85:
         return None
-    aspect = (box.x1 - box.x0) / (box.y1 - box.y0)
+    # The shape shown, not the shape in the squashed frame: a 2.39:1 clip atop a
+    # 9:16 reaction is 4.3 times as wide as tall in the frame.
+    aspect = (box.x1 - box.x0) / (box.y1 - box.y0) * (picture_aspect or 1.0)
     if not 0.3 <= aspect <= 3.5:
         return None
     supports = [_side_support(strong_h, top, left, right), _side_support(strong_h, bottom, left, right),

@@ -23,8 +23,10 @@ import numpy as np
 from .frame_search import FrameSearch
 from .views import CENTRE_SHARE, View
 
-# Reference seconds per query second: 1.5 means the query is sped up 1.5x.
-SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0)
+# Reference seconds per query second: 1.5 means the query is sped up 1.5x; a
+# negative speed, that it plays the footage backwards (reversed footage passes
+# a retreat for an advance, a crowd dispersing for one gathering).
+SPEEDS = (1.0, 0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 4 / 3, 1.5, 2.0, -1.0)
 FULL_SUPPORT_FRAMES = 8  # query frames of evidence for full support (2 s at the query rate)
 # Evidence is counted as a share of the query's frames in the segment, so that
 # a few coincidences spread over a long stretch never add up; but this many
@@ -74,7 +76,7 @@ class FramePair:
 
 RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
                   "speed_changed", "reframed", "overlaid", "inside_other_footage", "rotated",
-                  "edges_differ", "cropped")
+                  "edges_differ", "cropped", "reversed")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class VideoMatch:
     reference_coverage: float
     matched_frames: int
     mean_distance: float
-    speed: float  # reference seconds per query second
+    speed: float  # reference seconds per query second; negative: played backwards
     offset_s: float
     view: View  # the view of the query frames that matched
     pairs: list[FramePair] = field(default_factory=list)
@@ -175,8 +177,8 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
     q_seg = (float(qt.min()), float(min(qt.max() + step, max(query.duration_s, qt.max()))))
     # The reference segment follows the fitted alignment, not the sample times,
     # whose phase differs between the two copies by up to one interval.
-    r_start = max(0.0, speed * q_seg[0] + offset)
-    r_end = speed * q_seg[1] + offset
+    r_start, r_end = sorted((speed * q_seg[0] + offset, speed * q_seg[1] + offset))
+    r_start = max(0.0, r_start)
     if ref_duration:
         r_end = min(r_end, ref_duration)
     r_seg = (float(r_start), float(max(r_end, r_start)))
@@ -274,7 +276,7 @@ def _refine(qt, rt, dist, qi, speed, offset, inliers, tolerance, fit_speed):
         return speed, offset, inliers
     if fit_speed and len(inliers) >= 4 and np.ptp(qt[inliers]) >= 2.0:
         fitted, _ = np.polyfit(qt[inliers], rt[inliers], 1)
-        if 0.4 <= fitted <= 2.5:
+        if 0.4 <= abs(fitted) <= 2.5 and fitted * speed > 0:
             speed = float(fitted)
     offset = float(np.median(rt[inliers] - speed * qt[inliers]))
     refit = _inliers(qt, rt, dist, qi, speed, offset, tolerance)
@@ -300,11 +302,14 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
                               m.query_coverage))
     if m.mirrored:
         found.append(Relation("mirrored", "frames match only when flipped left-right"))
+    if m.speed < 0:
+        found.append(Relation("reversed", "plays the footage backwards: the query's later "
+                                          "frames match the reference's earlier ones", None))
     # Claimed only beyond what sampling jitter can fit on a short match.
-    if abs(m.speed - 1.0) > SPEED_CLAIM_MIN_CHANGE:
-        word = "sped up" if m.speed > 1 else "slowed down"
-        found.append(Relation("speed_changed", f"{word}: {m.speed:.2f} reference seconds per "
-                                               "query second", m.speed))
+    if abs(abs(m.speed) - 1.0) > SPEED_CLAIM_MIN_CHANGE:
+        word = "sped up" if abs(m.speed) > 1 else "slowed down"
+        found.append(Relation("speed_changed", f"{word}: {abs(m.speed):.2f} reference seconds "
+                                               "per query second", abs(m.speed)))
     if m.view.overlay is not None:
         found.append(Relation(
             "overlaid", f"matched only once static graphics (captions, text, logos, stickers) "

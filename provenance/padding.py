@@ -30,7 +30,9 @@ STEP_ROWS = 4
 # the footage by over TEXT_GAP of flat rows (or columns), is text or a logo.
 TEXT_BAND = 0.12
 TEXT_GAP = 0.04
+TEXT_ROWS = 0.03  # a title or ticker's text is at least this thick
 MIN_CONTENT = 0.2
+LINE_ROWS = 3  # of 256: thinner runs of detail on padding are drawn lines
 
 
 def content_box(frames: list[np.ndarray], aspect: float | None = None) -> Box:
@@ -47,13 +49,26 @@ def content_box(frames: list[np.ndarray], aspect: float | None = None) -> Box:
     detail = np.mean([np.abs(cv2.Laplacian(f.astype(np.float32), cv2.CV_32F, ksize=1))
                       for f in frames], axis=0)
     top, bottom = _content_span(detail.mean(axis=1))
-    left, right = _content_span(detail.mean(axis=0))
+    # Each side is judged on the footage's rows, then on its columns: a ticker
+    # or a caption bar across the bottom carries detail into the columns of a
+    # panel beside the footage (the news squeezeback: footage shrunk into a
+    # corner, a graphic down one side and a ticker along the bottom), which
+    # would otherwise pass for footage.
+    left, right = _content_span(_part(detail, top, bottom).mean(axis=0))
+    if (left, right) != (0.0, 1.0):
+        top, bottom = _content_span(_part(detail.T, left, right).mean(axis=0))
     box = Box(left, top, right, bottom)
     if aspect and abs(top - (1.0 - bottom)) > BORDER_TOLERANCE:
         box = _border_under_a_bar(detail, top, bottom, aspect) or box
     if box.x1 - box.x0 < MIN_CONTENT or box.y1 - box.y0 < MIN_CONTENT:
         return FULL
     return box
+
+
+def _part(detail: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The rows from ``start`` to ``end`` (fractions) of a detail map."""
+    n = len(detail)
+    return detail[round(start * n):max(round(end * n), round(start * n) + 1)]
 
 
 # A border of one width all round whose top or bottom is hidden under a ticker
@@ -231,13 +246,16 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
     reference = float(np.percentile(detail, 90))
     if reference <= 0:
         return 0.0, 1.0
-    rich = np.flatnonzero(detail >= PADDING_DETAIL_RATIO * reference)
+    rich = _without_lines(np.flatnonzero(detail >= PADDING_DETAIL_RATIO * reference))
     start, end = (rich[0], rich[-1] + 1) if len(rich) else (0, n)
     # Fill cut by the step alone must frame the footage symmetrically (reposts
     # centre it), and be clearly more than the ratio found: one row off costs
-    # ~30 bits.
+    # ~30 bits. What it frames must be one stretch of detail: a title or ticker
+    # parted from the footage by flat rows is text on the fill, however
+    # symmetric the margins happen to be.
     lead, trail = _step_from_flat(detail, reference), _step_from_flat(detail[::-1], reference)
-    if lead and trail and abs(lead - trail) <= 2:
+    if lead and trail and abs(lead - trail) <= 2 and _one_stretch(
+            rich[(rich >= lead) & (rich < n - trail)], n):
         start = lead if lead > start + 2 else start
         end = n - trail if n - trail < end - 2 else end
     else:
@@ -249,6 +267,35 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
     start_f = 0.0 if start_f < MIN_PADDING else round(start_f, 3)
     end_f = 1.0 if end_f > 1 - MIN_PADDING else round(end_f, 3)
     return start_f, end_f
+
+
+def _one_stretch(rich: np.ndarray, n: int) -> bool:
+    """Whether the bands of detail at least TEXT_ROWS thick lie within TEXT_GAP
+    of each other: a title parted from the footage by flat rows is not footage,
+    while footage's own flat stretches (a cartoon's white ground) part only
+    specks of detail."""
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(rich) > 1) + 1, [len(rich)]])
+    bands = [(rich[a], rich[b - 1]) for a, b in zip(bounds[:-1], bounds[1:])
+             if b - a >= TEXT_ROWS * n]
+    return all(later[0] - earlier[1] <= TEXT_GAP * n
+               for earlier, later in zip(bands, bands[1:]))
+
+
+def _without_lines(rich: np.ndarray) -> np.ndarray:
+    """The rows of detail without runs thinner than LINE_ROWS set apart by flat
+    rows on both sides: the edge of a bar or a panel drawn on the padding (a
+    ticker's top edge) is not footage, and would bridge the flat rows that part
+    a ticker from the footage. (A thin run a row or two from footage is kept:
+    footage can dip that briefly.)"""
+    if len(rich) == 0:
+        return rich
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(rich) > 1) + 1, [len(rich)]])
+    runs = [rich[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    keep = [run for i, run in enumerate(runs)
+            if len(run) >= LINE_ROWS
+            or (i > 0 and run[0] - runs[i - 1][-1] <= LINE_ROWS)
+            or (i + 1 < len(runs) and runs[i + 1][0] - run[-1] <= LINE_ROWS)]
+    return np.concatenate(keep) if keep else rich
 
 
 def _without_text_on_fill(rich: np.ndarray, start: int, end: int, n: int) -> tuple[int, int]:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .index import Index, VideoRecord
     from .match import VideoMatch
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_RESOURCE = "schemas/report.schema.json"
 EARLIEST_CAVEAT = ("Earliest upload among the copies in this index, not necessarily the "
                    "original: footage may have appeared earlier elsewhere.")
@@ -389,10 +389,11 @@ def render_text(report: Report, color: bool = False) -> str:
         v = m.video
         qa, qb = m.query_segment
         ra, rb = m.reference_segment
+        shown = f"{rb:.1f}-{ra:.1f} s backwards" if m.alignment.speed < 0 else f"{ra:.1f}-{rb:.1f} s"
         lines += [
             f"{rank:>2}. " + style(f"score {m.score:.2f}", fg="yellow") + f"  video #{v.id}  "
             f"{clean(v.title or v.source, 60)}",
-            f"    query {qa:.1f}-{qb:.1f} s  <->  reference {ra:.1f}-{rb:.1f} s"
+            f"    query {qa:.1f}-{qb:.1f} s  <->  reference {shown}"
             f"  ({m.matched_frames} frames, {m.query_coverage:.0%} of query, "
             f"{m.reference_coverage:.0%} of reference)",
         ]

@@ -196,6 +196,8 @@ def _strip(m: MatchReport, query_media: str, frames: dict | None) -> str:
     ref = "".join(f"<td>{_thumb(frames, m.video.media_path, p.reference_t)}</td>" for p in pairs)
     note = (" Mirrored: the query shows these frames flipped left-right."
             if m.alignment.mirrored else "")
+    if m.alignment.speed < 0:
+        note += " Reversed: the query plays this footage backwards."
     return (f'<table class="strip"><caption>Matched frames ({len(pairs)} of '
             f"{len(m.frame_pairs)}), hash distance above each pair.{note}</caption>"
             f'<tr><th class="row"></th>{head}</tr><tr><th class="row">Query</th>{query}</tr>'

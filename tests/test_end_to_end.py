@@ -234,6 +234,29 @@ def test_framed_clip_under_a_news_ticker_is_found(indexed, tmp_path):
     assert abs(start - 2.0) <= 0.5 and abs(end - 8.0) <= 0.5
 
 
+def test_clip_squeezed_into_a_news_graphic_beside_a_panel_and_over_a_ticker_is_found(
+        indexed, tmp_path):
+    """The broadcast squeezeback: the footage shrunk to 75 % in the top right, a
+    flat panel with a title down the left, a scrolling ticker along the bottom.
+    Missed before on three counts: the ticker's text ran under the panel, so
+    the panel's columns read as footage; the title's margin equals the
+    footage's on the right (and the flat red under the ticker's text the
+    margin on top), which read as footage centred in fill; and the ticker's
+    top edge bridged the flat rows between the ticker and the footage."""
+    _, env = indexed
+    font = _bold_font()
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "squeeze.mp4", extra=[
+        "-t", "5", "-filter_complex",
+        "[0:v]fps=30,scale=480:270,setsar=1[v];color=c=0x1a3a6a:s=640x360:d=5[bg];"
+        "[bg][v]overlay=140:20:shortest=1,drawbox=x=0:y=305:w=640:h=55:color=0xc00000:t=fill,"
+        f"drawtext=fontfile={font}:text='BREAKING NEWS - soldier surrenders':x=w-t*60:"
+        f"y=332-th/2:fontsize=24:fontcolor=white,drawtext=fontfile={font}:text='LIVE':x=20:"
+        "y=30:fontsize=28:fontcolor=white", "-t", "5"])
+    match, _ = sole_match(check_json(env, query), "basketball.mp4")
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= 4.5, match["reference_segment"]
+
+
 def test_clip_shown_small_in_a_corner_of_other_footage_is_found(indexed, tmp_path):
     """Picture-in-picture at 35 % of the width over other moving pictures (ffmpeg's
     test pattern): the inset is found from the straight seams where neighbouring
@@ -305,6 +328,34 @@ def _side_by_side(left, right, target, mirror_right: bool = False, then: str = "
         "-t", "5"])
 
 
+def test_two_clips_stacked_in_a_vertical_frame_are_both_found(indexed, tmp_path):
+    """Two 16:9 clips one above the other, letterboxed into 9:16: an ordinary
+    shape, found by the seam across it (missed before: smaller boxes inside
+    basketball's footage ranked first)."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "stacked.mp4", extra=[
+        "-t", "5", "-i", str(SAMPLES / "basketball.mp4"), "-filter_complex",
+        "[0:v]fps=24,scale=720:406,setsar=1[a];[1:v]fps=24,scale=720:406,setsar=1[b];"
+        "[a][b]vstack=inputs=2:shortest=1,pad=720:1280:0:234", "-t", "5"])
+    found = {m["video"]["source"]: {r["kind"]: r["value"] for r in m["relations"]}
+             for m in check_json(env, query)["matches"]}
+    assert set(found) == {str(SAMPLES / "tears-of-steel.mp4"), str(SAMPLES / "basketball.mp4")}
+    # 720x406 of 720x1280: 32 % of the picture.
+    assert all(0.3 < relations["inside_other_footage"] < 0.34 for relations in found.values())
+
+
+def test_clip_above_other_footage_in_the_reaction_layout_is_found(indexed, tmp_path):
+    """The clip on top of a 9:16 frame, the reacting face (other footage) below."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "reaction.mp4", extra=[
+        "-t", "5", "-i", str(SAMPLES / "unrelated.mp4"), "-filter_complex",
+        "[0:v]fps=24,scale=720:406,setsar=1[a];[1:v]fps=24,scale=720:874:"
+        "force_original_aspect_ratio=increase,crop=720:874,setsar=1[b];"
+        "[a][b]vstack=inputs=2:shortest=1", "-t", "5"])
+    _, relations = sole_match(check_json(env, query), "basketball.mp4")
+    assert 0.3 < relations["inside_other_footage"] < 0.34, relations
+
+
 @pytest.mark.parametrize("background, blur", [("unrelated.mp4", ""),
                                                ("basketball.mp4", ",gblur=sigma=20")])
 def test_clip_shown_centred_at_70_percent_on_other_footage_is_found(indexed, tmp_path,
@@ -331,6 +382,21 @@ def test_trim_of_another_clip_is_aligned_within_a_second(indexed, tmp_path):
     match, _ = sole_match(report, "tears-of-steel.mp4")
     start, end = match["reference_segment"]
     assert abs(start - 3.0) <= 1.0 and abs(end - 8.0) <= 1.0
+
+
+def test_reversed_copy_is_found_aligned_backwards_and_said_to_be_reversed(indexed, tmp_path):
+    """Footage played backwards (a retreat passed for an advance): the query's
+    later frames meet the reference's earlier ones, at speed -1."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "reversed.mp4", start=1.0,
+                       vf="trim=duration=4,setpts=PTS-STARTPTS,reverse")
+    match, relations = sole_match(check_json(env, query), "basketball.mp4")
+    assert "reversed" in relations and "speed_changed" not in relations, relations
+    assert match["alignment"]["speed"] == pytest.approx(-1.0, abs=0.05)
+    start, end = match["reference_segment"]
+    assert abs(start - 1.0) <= 0.5 and abs(end - 5.0) <= 0.5, match["reference_segment"]
+    text = run_cli("check", str(query), env=env).stdout
+    assert "backwards" in text and "- reversed: plays the footage backwards" in text, text
 
 
 def test_unrelated_clip_lists_nothing(indexed):

@@ -1,10 +1,11 @@
 """Inset proposals: the halves of a picture no camera shoots, and centred insets."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from provenance.insets import _centred, region_proposals
+from provenance.insets import _centred, _lines, _seams, _split, region_proposals
 from provenance.views import Box
 
 STILL = [np.full((256, 256), 128, np.uint8)] * 8  # nothing for the seam finder
@@ -49,3 +50,64 @@ def test_seams_of_a_centred_inset_close_its_box(rows, cols):
 ])
 def test_lines_that_do_not_frame_a_centred_inset_close_nothing(rows, cols):
     assert _centred(sorted(rows), sorted(cols), 256, 256) is None
+
+
+
+def _moving_texture(seed: int, step: int, frames: int = 12) -> list[np.ndarray]:
+    """A smooth random picture panned ``step`` pixels a frame."""
+    noise = np.random.default_rng(seed).uniform(0, 255, (256, 256)).astype(np.float32)
+    picture = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 3), None, 0, 255, cv2.NORM_MINMAX)
+    return [np.roll(picture, t * step, axis=1).astype(np.uint8) for t in range(frames)]
+
+
+@pytest.mark.parametrize("seam", [128, 82])
+def test_both_sides_of_a_seam_across_the_picture_are_proposed_first(seam):
+    """Two clips one above the other in an ordinary frame (the 9:16 reaction
+    layout) or side by side: the shape is no clue, the seam between them is.
+    Boxes closed by the border ranked below smaller ones seamed on more sides,
+    such as a still scoreboard in the lower clip."""
+    frames = [np.vstack([a[:seam], b[seam:]])
+              for a, b in zip(_moving_texture(1, 5), _moving_texture(2, -3))]
+    for frame in frames:
+        frame[seam + 30:seam + 70, 40:120] = 200
+    cut = seam / 256
+    assert region_proposals(frames, 9 / 16)[:2] == [Box(0, 0, 1, cut), Box(0, cut, 1, 1)]
+    turned = [np.ascontiguousarray(frame.T) for frame in frames]
+    assert region_proposals(turned, 16 / 9)[:2] == [Box(0, 0, cut, 1), Box(cut, 0, 1, 1)]
+
+
+@pytest.mark.parametrize("bar", [218, 38])
+def test_a_caption_bar_across_the_picture_is_not_taken_for_a_split_screen(bar):
+    """A still bar over 15 % of moving footage, at the bottom or the top."""
+    frames = [frame.copy() for frame in _moving_texture(3, 5)]
+    for frame in frames:
+        (frame[bar:] if bar > 128 else frame[:bar])[...] = 240
+    rows, cols = _seams(np.stack(frames).astype(np.float32))
+    lines = [line for line in _lines(rows)]
+    assert any(abs(line - bar) <= 2 for line in lines)  # the seam is seen...
+    assert _split(rows, cols, lines + [0, 255], [0, 255], Box()) == []  # ...and is no split
+
+
+def test_a_clip_pillarboxed_in_its_half_is_proposed_inside_its_bars():
+    """A vertical clip in the top half of a 9:16 reaction, black bars either side
+    of it: that side is proposed without them. A flat white ground of the
+    footage itself is no bars, however centred."""
+    frames = [np.vstack([a[:128], b[128:]])
+              for a, b in zip(_moving_texture(1, 5), _moving_texture(2, -3))]
+    for frame in frames:
+        frame[:128, :64] = frame[:128, 192:] = 0
+    assert region_proposals(frames, 9 / 16)[0] == Box(0.25, 0, 0.75, 0.5)
+    for frame in frames:
+        frame[:128, :64] = frame[:128, 192:] = 255
+    assert region_proposals(frames, 9 / 16)[0] == Box(0, 0, 1, 0.5)
+
+
+def test_a_wide_clip_above_a_reaction_is_proposed_by_the_shape_it_shows():
+    """A 2.39:1 clip atop a 9:16 frame takes 23 % of its height: too little for a
+    split, and 4.3 times as wide as tall in the squashed frame, but 2.4:1 as
+    shown, a shape footage has."""
+    seam = 59  # 0.234 of 256
+    frames = [np.vstack([a[:seam + 1], b[seam + 1:]])
+              for a, b in zip(_moving_texture(1, 5), _moving_texture(2, -3))]
+    proposals = region_proposals(frames, 9 / 16)
+    assert Box(0, 0, 1, (seam + 1) / 256) in proposals, proposals

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import SAMPLES
 from provenance.config import Settings
 from provenance.keyframes import extract, probe
-from provenance.padding import blurred_fill_band
+from provenance.padding import blurred_fill_band, content_box
 
 SIZE = 256
 
@@ -50,3 +50,21 @@ def test_a_plain_wall_shaded_towards_the_edges_is_not_fill():
     frames = [f.pixels for f in extract(path, Settings(), info.duration_s, info.frame_rate)]
     assert len(frames) >= 8
     assert blurred_fill_band(frames) is None
+
+
+def test_a_ticker_parted_from_the_footage_by_flat_rows_is_left_out_of_its_box():
+    """Footage at rows 14-206 of a flat graphic, a ticker's bar from row 215 with
+    its text at 226-240: the bar's edge does not bridge the flat rows, and the
+    margins above the footage and below the text (14 and 16 rows) do not pass
+    for footage centred in fill."""
+    rng = np.random.default_rng(7)
+    footage, ticker = _footage(rng, 12, 192), _footage(rng, 12, 14)
+    frames = []
+    for picture, text in zip(footage, ticker):
+        frame = np.full((SIZE, SIZE), 60, np.float32)
+        frame[14:206] = picture
+        frame[215:] = 110
+        frame[226:240] = text
+        frames.append(frame.astype(np.uint8))
+    box = content_box(frames, 16 / 9)
+    assert (box.y0, box.y1) == (round(14 / SIZE, 3), round(206 / SIZE, 3)), box
