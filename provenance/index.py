@@ -165,6 +165,7 @@ VIEW_WHOLE_PICTURE = 1  # the uncropped frame, stored only when padding was foun
 VIEW_CENTRE = 2  # the centre of the footage (views.CENTRE_SHARE), met by zoomed queries
 VIEW_WHOLE_CENTRE = 3  # the centre of the uncropped frame, stored only when padding was found
 CENTRE_VIEWS = (VIEW_CENTRE, VIEW_WHOLE_CENTRE)
+_CENTRE_VIEWS_SQL = ",".join(map(str, CENTRE_VIEWS))
 
 
 @dataclass(frozen=True)
@@ -348,19 +349,18 @@ class Index:
         captions and logos are found against them only once hashed again) or
         sampled under an older version than SAMPLING_VERSION; given ``video_id``,
         that one if so."""
-        centre_views = ",".join(map(str, CENTRE_VIEWS))
         only = "" if video_id is None else " AND id = ?"
         with _translated(self.path, self.busy_timeout_s):
             return [row[0] for row in self.db.execute(
                 "SELECT id FROM videos WHERE (sampling < ? OR NOT EXISTS (SELECT 1 FROM frames"
-                f" WHERE frames.video_id = videos.id AND view IN ({centre_views}))){only}"
+                f" WHERE frames.video_id = videos.id AND view IN ({_CENTRE_VIEWS_SQL}))){only}"
                 " ORDER BY id", (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
 
     def has_centre_hashes(self, video_id: int) -> bool:
-        centre_views = ",".join(map(str, CENTRE_VIEWS))
         with _translated(self.path, self.busy_timeout_s):
-            return self.db.execute(f"SELECT 1 FROM frames WHERE video_id = ? AND view IN"
-                                   f" ({centre_views}) LIMIT 1", (video_id,)).fetchone() is not None
+            row = self.db.execute(f"SELECT 1 FROM frames WHERE video_id = ? AND view IN"
+                                  f" ({_CENTRE_VIEWS_SQL}) LIMIT 1", (video_id,)).fetchone()
+        return row is not None
 
     def mark_sampling(self, video_id: int, sha256: str, sampling: int) -> bool:
         """Record that the video's stored keyframes are what sampling version

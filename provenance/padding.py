@@ -274,9 +274,7 @@ def _one_stretch(rich: np.ndarray, n: int) -> bool:
     of each other: a title parted from the footage by flat rows is not footage,
     while footage's own flat stretches (a cartoon's white ground) part only
     specks of detail."""
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(rich) > 1) + 1, [len(rich)]])
-    bands = [(rich[a], rich[b - 1]) for a, b in zip(bounds[:-1], bounds[1:])
-             if b - a >= TEXT_ROWS * n]
+    bands = [(run[0], run[-1]) for run in _runs(rich) if len(run) >= TEXT_ROWS * n]
     return all(later[0] - earlier[1] <= TEXT_GAP * n
                for earlier, later in zip(bands, bands[1:]))
 
@@ -289,13 +287,17 @@ def _without_lines(rich: np.ndarray) -> np.ndarray:
     footage can dip that briefly.)"""
     if len(rich) == 0:
         return rich
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(rich) > 1) + 1, [len(rich)]])
-    runs = [rich[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    runs = _runs(rich)
     keep = [run for i, run in enumerate(runs)
             if len(run) >= LINE_ROWS
             or (i > 0 and run[0] - runs[i - 1][-1] <= LINE_ROWS)
             or (i + 1 < len(runs) and runs[i + 1][0] - run[-1] <= LINE_ROWS)]
     return np.concatenate(keep) if keep else rich
+
+
+def _runs(rich: np.ndarray) -> list[np.ndarray]:
+    """The sorted rows of detail cut into runs of consecutive rows."""
+    return np.split(rich, np.flatnonzero(np.diff(rich) > 1) + 1)
 
 
 def _without_text_on_fill(rich: np.ndarray, start: int, end: int, n: int) -> tuple[int, int]:

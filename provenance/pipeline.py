@@ -45,13 +45,14 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
         added = index.add_sighting(known, media.metadata)
         status = "new sighting" if added else "already indexed"
         # Indexed by an older version, and its file is at hand again.
-        if index.videos_to_rehash(known):
-            done = _bring_up_to_date(known, media, hashed, index, settings)
-            if done is not None:
-                status += ", " + done
         record = index.video(known)
-        return AddOutcome(media.metadata.source, status, known,
-                          record.keyframe_count if record else 0)
+        keyframes = record.keyframe_count if record else 0
+        if record is not None and index.videos_to_rehash(known):
+            done = _bring_up_to_date(record, media, hashed, index, settings)
+            if done is not None:
+                status += ", " + done[0]
+                keyframes = done[1]
+        return AddOutcome(media.metadata.source, status, known, keyframes)
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     video_id = index.add_video(
         media, duration_s=hashed.info.duration_s, width=hashed.info.width,
@@ -128,32 +129,29 @@ def rehash_stale(index: Index, settings: Settings
             continue
         try:
             media = _file_of(record, settings)
-            done = _bring_up_to_date(video_id, media, None, index, settings)
-            now = index.video(video_id)
-            if done is None or now is None:
+            done = _bring_up_to_date(record, media, None, index, settings)
+            if done is None:
                 continue  # removed meanwhile
-            yield video_id, AddOutcome(printable_path(media.path), done, video_id,
-                                       now.keyframe_count)
+            status, keyframes = done
+            yield video_id, AddOutcome(printable_path(media.path), status, video_id, keyframes)
         except ProvenanceError as exc:
             yield video_id, exc
 
 
-def _bring_up_to_date(video_id: int, media: FetchedMedia, hashed: HashedVideo | None,
-                      index: Index, settings: Settings) -> str | None:
+def _bring_up_to_date(record: VideoRecord, media: FetchedMedia, hashed: HashedVideo | None,
+                      index: Index, settings: Settings) -> tuple[str, int] | None:
     """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
     now unless given, or only record that they would come out the same (a video
-    with centre hashes whose rate sampled as now): "rehashed" or "up to date",
-    or None if the index no longer holds it."""
-    record = index.video(video_id)
-    if record is None:
-        return None
-    if index.has_centre_hashes(video_id):
+    with centre hashes whose rate sampled as now): ("rehashed" or "up to date",
+    its keyframe count), or None if the index no longer holds it."""
+    if index.has_centre_hashes(record.id):
         rate = hashed.info.frame_rate if hashed else probe(media.path).frame_rate
         if samples_unchanged(record.sampling, rate):
-            return ("up to date" if index.mark_sampling(video_id, media.sha256, SAMPLING_VERSION)
-                    else None)
+            marked = index.mark_sampling(record.id, media.sha256, SAMPLING_VERSION)
+            return ("up to date", record.keyframe_count) if marked else None
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-    return "rehashed" if index.replace_frames(video_id, media.sha256, **_stored(hashed)) else None
+    replaced = index.replace_frames(record.id, media.sha256, **_stored(hashed))
+    return ("rehashed", len(hashed.times)) if replaced else None
 
 
 def _file_of(record: VideoRecord, settings: Settings) -> FetchedMedia:

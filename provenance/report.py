@@ -389,7 +389,8 @@ def render_text(report: Report, color: bool = False) -> str:
         v = m.video
         qa, qb = m.query_segment
         ra, rb = m.reference_segment
-        shown = f"{rb:.1f}-{ra:.1f} s backwards" if m.alignment.speed < 0 else f"{ra:.1f}-{rb:.1f} s"
+        shown = (f"{rb:.1f}-{ra:.1f} s backwards" if m.alignment.speed < 0
+                 else f"{ra:.1f}-{rb:.1f} s")
         lines += [
             f"{rank:>2}. " + style(f"score {m.score:.2f}", fg="yellow") + f"  video #{v.id}  "
             f"{clean(v.title or v.source, 60)}",
