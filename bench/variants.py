@@ -80,10 +80,13 @@ UNINDEXED = ["mdn/friday.mp4", "mdn/bug_video_640.mp4", "moviepy/example3-sintel
 # footage: nearest PDQ distance to any indexed frame >= 52 bits (tos >= 104, pair >= 98,
 # flies >= 58) except onebyone 97-118 s: another woman in the same grey cardigan on the
 # same spot as at 6-12 s (26-30 bits): a look-alike on purpose. Empty-room stretches of
-# onebyone (the same picture as indexed frames) are avoided.
+# onebyone (the same picture as indexed frames) are avoided: 55-70 s became 55-68.5 s
+# once copies cropped to their centre were added, as from 69 s the only person left
+# walks out at the right edge and the centred 9:16 part of the picture is the empty
+# room, 6-20 bits from the indexed empty room at 19.5-21.5 s (72+ bits at 68.5 s).
 LATER_SEGMENTS = [
     ("tos", 35.0, 50.0), ("tos", 52.0, 70.0),
-    ("onebyone", 55.0, 70.0), ("onebyone", 97.0, 118.0), ("onebyone", 125.0, 134.0),
+    ("onebyone", 55.0, 68.5), ("onebyone", 97.0, 118.0), ("onebyone", 125.0, 134.0),
     ("flies", 60.0, 80.0), ("flies", 95.0, 115.0),
     ("pair", 40.0, 55.0), ("pair", 58.0, 73.0),
 ]
@@ -256,6 +259,23 @@ def _blurbg(pre: str = "", post: str = "") -> tuple[str, str]:
             f"[bg][fg]overlay=(W-w)/2:(H-h)/2{',' + post if post else ''}[out]")
 
 
+def _fill(width: int, height: int, shape: float, out: tuple[int, int]) -> str:
+    """A platform's crop: centred, the full height (or width) kept, cut to fill a
+    frame of true width / height ``shape``, scaled to ``out``. In the input's own
+    size (iw, ih): ffmpeg may pick another stream than the probed one (nasa has
+    two, 320x180 and 480x270)."""
+    if width / height > shape:
+        return f"crop=trunc(ih*{shape:.6f}/2)*2:ih,scale={out[0]}:{out[1]}"
+    return f"crop=iw:trunc(iw/{shape:.6f}/2)*2,scale={out[0]}:{out[1]}"
+
+
+def _fill_square(width: int, height: int) -> str:
+    # A square reference fills a square frame as it is: it fills 16:9 instead.
+    if abs(width / height - 1.0) < 0.1:
+        return _fill(width, height, 16 / 9, (960, 540))
+    return _fill(width, height, 1.0, (720, 720))
+
+
 def _letterbox() -> str:
     W, H = OUT
     return (f"scale={W}:{H}:force_original_aspect_ratio=decrease,"
@@ -423,6 +443,9 @@ TRANSFORMS: dict[str, tuple[str, object]] = {
     "hflip": ("geometry", lambda r, f: _plain(r, "hflip")),
     "rotate5": ("geometry", lambda r, f: _plain(r, "rotate=5*PI/180:fillcolor=black")),
     "squeezeback": ("geometry", t_squeezeback),
+    "fill_9x16": ("geometry", lambda r, f: _plain(
+        r, _fill(r.media.width, r.media.height, 9 / 16, OUT))),
+    "fill_1x1": ("geometry", lambda r, f: _plain(r, _fill_square(r.media.width, r.media.height))),
     # temporal
     "speed1.5": ("temporal", lambda r, f: _speed(r, 1.5)),
     "speed0.67": ("temporal", lambda r, f: _speed(r, 0.67)),
@@ -452,6 +475,7 @@ NEG_EDITS = {
     "caption_bar": lambda m: (_caption(m.width, m.height), X264 + ["-crf", "23"]),
     "eq_half": lambda m: (f"eq=contrast=1.15:saturation=1.25,scale={even(m.width / 2)}"
                           f":{even(m.height / 2)}", X264 + ["-crf", "23"]),
+    "fill_9x16": lambda m: (_fill(m.width, m.height, 9 / 16, OUT), X264 + ["-crf", "23"]),
 }
 
 

@@ -143,8 +143,9 @@ class HashedVideo:
 
     ``hashes`` are of the ``content`` view; ``views`` holds the hashes of every
     view in ``views.query_views`` (a query) or ``views.index_views`` (a video
-    hashed to be indexed), by name. Both include ``content``, ``centre`` and,
-    when padding was found, ``full`` and ``full-centre``: what the index stores.
+    hashed to be indexed), by name. Both include ``content``, ``centre``, the
+    reframings ``strip`` and/or ``band`` and, when padding was found, ``full``,
+    ``full-centre``, ``full-strip`` and/or ``full-band``: what the index stores.
     """
 
     media: FetchedMedia
@@ -194,10 +195,10 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
         pixels = [f.pixels for f in head]
         regions = region_proposals(pixels, aspect, box)
         rotation = rotation_of(pixels, aspect) if aspect else None
-        views = query_views(box, regions, overlay_mask(pixels), rotation)
+        views = query_views(box, aspect, regions, overlay_mask(pixels), rotation)
     else:
         regions = []
-        views = index_views(box)
+        views = index_views(box, aspect)
     times, details = [], []
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     overlay = next((v.overlay for v in views if v.overlay is not None), None)

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -164,8 +164,17 @@ VIEW_FOOTAGE = 0  # the footage inside any padding
 VIEW_WHOLE_PICTURE = 1  # the uncropped frame, stored only when padding was found
 VIEW_CENTRE = 2  # the centre of the footage (views.CENTRE_SHARE), met by zoomed queries
 VIEW_WHOLE_CENTRE = 3  # the centre of the uncropped frame, stored only when padding was found
+VIEW_STRIP = 4  # the footage's centred full-height 9:16 part (views.reframings)
+VIEW_BAND = 5  # the footage's centred full-width 16:9 part (views.reframings)
+VIEW_WHOLE_STRIP = 6  # those of the uncropped frame, stored only when padding was found
+VIEW_WHOLE_BAND = 7
+STORED_VIEWS = (VIEW_FOOTAGE, VIEW_WHOLE_PICTURE, VIEW_CENTRE, VIEW_WHOLE_CENTRE, VIEW_STRIP,
+                VIEW_BAND, VIEW_WHOLE_STRIP, VIEW_WHOLE_BAND)
 CENTRE_VIEWS = (VIEW_CENTRE, VIEW_WHOLE_CENTRE)
-_CENTRE_VIEWS_SQL = ",".join(map(str, CENTRE_VIEWS))
+REFRAMED_VIEWS = (VIEW_STRIP, VIEW_BAND, VIEW_WHOLE_STRIP, VIEW_WHOLE_BAND)  # one at least
+# A video stored before any of these was kept lacks what queries now meet:
+# crops, captions and logos meet the centre, platform crops the reframings.
+_LATER_VIEWS_SQL = [",".join(map(str, group)) for group in (CENTRE_VIEWS, REFRAMED_VIEWS)]
 
 
 @dataclass(frozen=True)
@@ -293,17 +302,14 @@ class Index:
     def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
                   height: int, container_tags: dict[str, str], sampling: int,
                   times: list[float], details: list[float], hashes: np.ndarray,
-                  whole_picture: np.ndarray | None = None,
-                  centre: np.ndarray | None = None,
-                  whole_centre: np.ndarray | None = None) -> int:
+                  views: Mapping[int, np.ndarray] | None = None) -> int:
         """Store a new video with its first sighting and all its frames, atomically.
 
-        ``hashes`` are of the footage; ``whole_picture``, of the uncropped frames
-        when ``hashes`` are of footage cropped out of padding; ``centre`` and
-        ``whole_centre``, of the centre of each. One row per keyframe each, taken
-        with keyframe sampling version ``sampling``.
+        ``hashes`` are of the footage (VIEW_FOOTAGE); ``views``, of the other
+        views stored (VIEW_* -> hashes; see views.index_views). One row per
+        keyframe each, taken with keyframe sampling version ``sampling``.
         """
-        rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
+        rows = self._frame_rows(times, details, hashes, views or {})
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
@@ -319,14 +325,12 @@ class Index:
 
     def replace_frames(self, video_id: int, sha256: str, *, sampling: int, times: list[float],
                        details: list[float], hashes: np.ndarray,
-                       whole_picture: np.ndarray | None = None,
-                       centre: np.ndarray | None = None,
-                       whole_centre: np.ndarray | None = None) -> bool:
+                       views: Mapping[int, np.ndarray] | None = None) -> bool:
         """Store a video's keyframes anew (taken again from its file by a newer
         sampling or version of the views), atomically; its sightings stay. False if the index
         no longer holds that file under that id (removed meanwhile, and the id
         perhaps given to another video)."""
-        rows = self._frame_rows(times, details, hashes, whole_picture, centre, whole_centre)
+        rows = self._frame_rows(times, details, hashes, views or {})
         with self.transaction() as db:
             if db.execute("UPDATE videos SET keyframe_count = ?, sampling = ?"
                           " WHERE id = ? AND sha256 = ?",
@@ -345,22 +349,25 @@ class Index:
                        " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
 
     def videos_to_rehash(self, video_id: int | None = None) -> list[int]:
-        """Videos indexed before the centre of each keyframe was stored (crops,
-        captions and logos are found against them only once hashed again) or
-        sampled under an older version than SAMPLING_VERSION; given ``video_id``,
-        that one if so."""
+        """Videos indexed before the centre or the reframings of each keyframe were
+        stored (crops, captions, logos and platform crops are found against them
+        only once hashed again) or sampled under an older version than
+        SAMPLING_VERSION; given ``video_id``, that one if so."""
         only = "" if video_id is None else " AND id = ?"
+        lacking = " OR ".join(f"NOT EXISTS (SELECT 1 FROM frames WHERE frames.video_id ="
+                              f" videos.id AND view IN ({group}))" for group in _LATER_VIEWS_SQL)
         with _translated(self.path, self.busy_timeout_s):
             return [row[0] for row in self.db.execute(
-                "SELECT id FROM videos WHERE (sampling < ? OR NOT EXISTS (SELECT 1 FROM frames"
-                f" WHERE frames.video_id = videos.id AND view IN ({_CENTRE_VIEWS_SQL}))){only}"
-                " ORDER BY id", (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
+                f"SELECT id FROM videos WHERE (sampling < ? OR {lacking}){only} ORDER BY id",
+                (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
 
-    def has_centre_hashes(self, video_id: int) -> bool:
+    def has_every_view(self, video_id: int) -> bool:
+        """Whether the video's keyframes are stored in the views indexed now (its
+        centres and reframings too)."""
         with _translated(self.path, self.busy_timeout_s):
-            row = self.db.execute(f"SELECT 1 FROM frames WHERE video_id = ? AND view IN"
-                                  f" ({_CENTRE_VIEWS_SQL}) LIMIT 1", (video_id,)).fetchone()
-        return row is not None
+            return all(self.db.execute(
+                f"SELECT 1 FROM frames WHERE video_id = ? AND view IN ({group}) LIMIT 1",
+                (video_id,)).fetchone() is not None for group in _LATER_VIEWS_SQL)
 
     def mark_sampling(self, video_id: int, sha256: str, sampling: int) -> bool:
         """Record that the video's stored keyframes are what sampling version
@@ -371,16 +378,13 @@ class Index:
                               (sampling, video_id, sha256)).rowcount == 1
 
     def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
-                    whole_picture: np.ndarray | None, centre: np.ndarray | None,
-                    whole_centre: np.ndarray | None) -> list[tuple]:
+                    views: Mapping[int, np.ndarray]) -> list[tuple]:
         """(seq, t, detail, h0..h3, view) for every stored hash of a video's keyframes."""
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
-        views = [(VIEW_FOOTAGE, hashes)] + [
-            (view, extra) for view, extra in ((VIEW_WHOLE_PICTURE, whole_picture),
-                                              (VIEW_CENTRE, centre),
-                                              (VIEW_WHOLE_CENTRE, whole_centre))
-            if extra is not None]
+        if not set(views) <= set(STORED_VIEWS) - {VIEW_FOOTAGE}:
+            raise ValueError(f"unknown views {sorted(set(views) - set(STORED_VIEWS))}")
+        views = [(VIEW_FOOTAGE, hashes)] + sorted(views.items(), key=lambda item: item[0])
         words_per_hash = int(self.scheme.split("-")[1]) // 64
         rows = []
         for view, view_hashes in views:

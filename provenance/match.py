@@ -353,6 +353,13 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
     if qw and qh and rw and rh:
         q_aspect, r_aspect = qw / qh, rw / rh
         if abs(q_aspect / r_aspect - 1.0) > 0.05:
+            how = "(cropped, letterboxed or padded)"
+            if m.view.part is not None:
+                cut = ("the narrower picture is the wider cut at its sides, as platforms fill a "
+                       "square or vertical frame" if m.view.part == "9:16" else
+                       "the wider picture is the taller cut top and bottom, as a vertical or 4:3 "
+                       "clip fills a landscape frame")
+                how = f"(matched on the footage's centred {m.view.part} part, both keep it: {cut})"
             found.append(Relation("reframed", f"aspect ratio {r_aspect:.2f} became {q_aspect:.2f} "
-                                              "(cropped, letterboxed or padded)", q_aspect / r_aspect))
+                                              f"{how}", q_aspect / r_aspect))
     return found

@@ -16,7 +16,8 @@ from .errors import BadInputError, ProvenanceError
 from .fetch import FetchedMedia, fetch, is_url, printable_path
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
-from .index import Index, VideoRecord
+from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WHOLE_CENTRE,
+                    VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, Index, VideoRecord)
 from .keyframes import SAMPLING_VERSION, probe, samples_unchanged
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
@@ -62,11 +63,18 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
 
 def _stored(hashed: HashedVideo) -> dict:
     """What the index stores of a hashed video's keyframes (views.index_views)."""
+    # The whole picture, its centre and its parts are hashed only when padding was
+    # found; the strip and the band only where they cut the box (views.reframings).
+    views = {stored: hashed.views[name] for name, stored in _STORED_AS.items()
+             if name in hashed.views}
     return dict(sampling=SAMPLING_VERSION, times=hashed.times, details=hashed.details,
-                hashes=hashed.hashes,
-                # The whole picture and its centre are hashed only when padding was found.
-                whole_picture=hashed.views.get("full"), centre=hashed.views["centre"],
-                whole_centre=hashed.views.get("full-centre"))
+                hashes=hashed.hashes, views=views)
+
+
+# The index's name (index.VIEW_*) for each view it stores but the footage's.
+_STORED_AS = {"full": VIEW_WHOLE_PICTURE, "centre": VIEW_CENTRE,
+              "full-centre": VIEW_WHOLE_CENTRE, "strip": VIEW_STRIP, "band": VIEW_BAND,
+              "full-strip": VIEW_WHOLE_STRIP, "full-band": VIEW_WHOLE_BAND}
 
 
 # Decoding sets the pace of a batch: two videos are fetched and hashed at once in
@@ -119,10 +127,10 @@ def _fetch_and_hash(source: str, settings: Settings, scheme: str
 
 def rehash_stale(index: Index, settings: Settings
                  ) -> Iterator[tuple[int, AddOutcome | ProvenanceError]]:
-    """Bring up to date each video stored before the index kept the centre of
-    every keyframe or sampled under an older version, from the file it was
-    indexed from or any local file it was seen as (same SHA-256); yields (video
-    id, outcome or the error that left it as it was)."""
+    """Bring up to date each video stored before the index kept the centre and
+    the reframings of every keyframe or sampled under an older version, from the
+    file it was indexed from or any local file it was seen as (same SHA-256);
+    yields (video id, outcome or the error that left it as it was)."""
     for video_id in index.videos_to_rehash():
         record = index.video(video_id)
         if record is None:  # removed meanwhile
@@ -142,9 +150,9 @@ def _bring_up_to_date(record: VideoRecord, media: FetchedMedia, hashed: HashedVi
                       index: Index, settings: Settings) -> tuple[str, int] | None:
     """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
     now unless given, or only record that they would come out the same (a video
-    with centre hashes whose rate sampled as now): ("rehashed" or "up to date",
+    with every view stored whose rate sampled as now): ("rehashed" or "up to date",
     its keyframe count), or None if the index no longer holds it."""
-    if index.has_centre_hashes(record.id):
+    if index.has_every_view(record.id):
         rate = hashed.info.frame_rate if hashed else probe(media.path).frame_rate
         if samples_unchanged(record.sampling, rate):
             marked = index.mark_sampling(record.id, media.sha256, SAMPLING_VERSION)

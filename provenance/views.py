@@ -1,7 +1,8 @@
 """Views of a keyframe: the parts of the picture that are hashed.
 
 Both sides hash the footage inside any padding (``content``, its box found by
-``padding.content_box``) and its ``centre``; queries also try the uncropped
+``padding.content_box``), its ``centre`` and the centred parts of it a platform's
+crop to another shape keeps (``reframings``); queries also try the uncropped
 frame, the mirror images of both, the centre at a ladder of zooms
 (``zoom_scales``), insets (``insets.region_proposals``), the footage with static
 graphics filled in (``overlays.overlay_mask``) and a picture turned inside its
@@ -32,6 +33,17 @@ CENTRE_SHARE = 0.6
 # to: a third of the time at 128x128, and as close on the benchmark's crops (at
 # 1.25 % off the rung, 8 bits against 12).
 CENTRE_HASH_SIZE = 64
+# Platforms crop a repost to fill their frame: a landscape clip to a square or
+# vertical one keeping its full height, a vertical clip to a landscape one keeping
+# its full width, centred unless someone moves the crop. Every such crop of a
+# shape between the footage's own and STRIP_SHAPE (width / height) keeps the
+# footage's centred full-height STRIP_SHAPE part, and its own centred part of
+# that shape is that very part; likewise a band of BAND_SHAPE at full width. Both
+# sides hash the strip of footage wider than it by REFRAME_MIN_CUT, the band of
+# footage taller than it by as much (a picture between the two has both).
+STRIP_SHAPE = 9 / 16
+BAND_SHAPE = 16 / 9
+REFRAME_MIN_CUT = 1.1
 FINE_ZOOM_STEP = 1.02
 FINE_ZOOM = 0.8
 ZOOM_STEP = 1.04
@@ -65,6 +77,17 @@ class Box:
         margin_y = (self.y1 - self.y0) * (1.0 - share) / 2
         return Box(self.x0 + margin_x, self.y0 + margin_y, self.x1 - margin_x, self.y1 - margin_y)
 
+    def centred_part(self, aspect: float, shape: float) -> "Box":
+        """The centred part of this box whose true width / height is ``shape``, of
+        its full height if the box is wider, of its full width if taller;
+        ``aspect`` is the whole picture's true width / height."""
+        own = (self.x1 - self.x0) * aspect / (self.y1 - self.y0)
+        if shape < own:
+            margin = (self.x1 - self.x0) * (1.0 - shape / own) / 2
+            return Box(self.x0 + margin, self.y0, self.x1 - margin, self.y1)
+        margin = (self.y1 - self.y0) * (1.0 - own / shape) / 2
+        return Box(self.x0, self.y0 + margin, self.x1, self.y1 - margin)
+
 
 FULL = Box()
 FULL_CENTRE = FULL.centre(CENTRE_SHARE)
@@ -95,6 +118,9 @@ class View:
     # reference's width and height the query is taken to show (1.0: the same
     # framing, the edges aside). None: met by the index's whole-footage hashes.
     scale: float | None = None
+    # "9:16" or "16:9" for the views of the footage's centred part of that shape
+    # that platform crops keep (reframings); None: not such a part.
+    part: str | None = None
     # The rectangle proposed as an inset or one side of a split screen
     # (region_proposals) when the view is of it or of its centre: the rest of the
     # picture is other footage. None: not an inset.
@@ -135,26 +161,47 @@ def zoom_scales() -> list[float]:
     return scales
 
 
-def index_views(box: Box) -> list[View]:
-    """What the index stores per keyframe: the footage and its centre, and when
-    padding was found the whole picture and its centre too (so a copy whose
-    padding was judged otherwise still meets one of them: a plain wall along
-    an edge can pass for padding in one copy and not in another)."""
+def reframings(box: Box, aspect: float | None, prefix: str = "") -> list[View]:
+    """The box's centred parts that platform crops keep (STRIP_SHAPE,
+    BAND_SHAPE), those that cut it by REFRAME_MIN_CUT at least: one or both for
+    any box, named ``prefix`` + "strip" or "band". ``aspect``: the picture's true
+    width / height (None: taken as square)."""
+    aspect = aspect or 1.0
+    own = (box.x1 - box.x0) * aspect / (box.y1 - box.y0)
+    return [View(prefix + name, box.centred_part(aspect, shape), False, part=part)
+            for name, part, shape, cut in (("strip", "9:16", STRIP_SHAPE, own / STRIP_SHAPE),
+                                           ("band", "16:9", BAND_SHAPE, BAND_SHAPE / own))
+            if cut >= REFRAME_MIN_CUT]
+
+
+def index_views(box: Box, aspect: float | None = None) -> list[View]:
+    """What the index stores per keyframe: the footage, its centre and its
+    ``reframings``, and when padding was found the whole picture, its centre and
+    its reframings too (so a copy whose padding was judged otherwise still meets one of them:
+    a plain wall along an edge can pass for padding in one copy and not in
+    another)."""
     views = [View("content", box, False),
              View("centre", box.centre(CENTRE_SHARE), False, scale=1.0)]
+    views += reframings(box, aspect)
     if not box.is_full:
         views += [View("full", FULL, False),
                   View("full-centre", FULL_CENTRE, False, scale=1.0)]
+        # A dark or flat stretch along one edge passes for padding in one copy
+        # and not in a crop of it, which moves the part's centre.
+        views += reframings(FULL, aspect, "full-")
     return views
 
 
-def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = None,
-                rotation: Rotation | None = None) -> list[View]:
+def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
+                overlay: np.ndarray | None = None, rotation: Rotation | None = None
+                ) -> list[View]:
     """What a query tries, plain first: the footage, the whole picture, their
     mirror images, the footage's centre at every zoom of ``zoom_scales`` and
-    mirrored, any inset or split-screen part, the footage with static
-    overlays filled in (when ``overlay`` marks some) and the picture turned
-    back (when ``rotation`` was found)."""
+    mirrored, the ``reframings`` of the footage and of the whole picture and
+    mirrored, any inset or
+    split-screen part, the footage with static overlays filled in (when
+    ``overlay`` marks some) and the picture turned back (when ``rotation`` was
+    found)."""
     views = [View("content", box, False), View("content-mirrored", box, True)]
     if not box.is_full:
         views += [View("full", FULL, False), View("full-mirrored", FULL, True)]
@@ -168,6 +215,9 @@ def query_views(box: Box, regions: list[Box] = (), overlay: np.ndarray | None = 
         # footage's box off centre; the picture's own centre is not.
         views += [View("full-centre", FULL_CENTRE, False, scale=1.0),
                   View("full-centre-mirrored", FULL_CENTRE, True, scale=1.0)]
+    parts = reframings(box, aspect) + ([] if box.is_full else reframings(FULL, aspect, "full-"))
+    for part in parts:
+        views += [part, View(f"{part.name}-mirrored", part.box, True, part=part.part)]
     for i, region in enumerate(regions):
         # An inset's box is found to a pixel or two, and the whole inset forgives
         # little of it; its centre, hashed from 64x64, more (measured on a 70 %

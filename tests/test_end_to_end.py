@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli
+from provenance.index import VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_CENTRE
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +28,14 @@ def _env(root) -> dict[str, str]:
             "XDG_CONFIG_HOME": str(root / "config")}
 
 
-def _indexed_before_centre_hashes(root, *files) -> dict[str, str]:
-    """``files`` added, then made to look as an index built before each keyframe's
-    centre was stored: those rows deleted, and the search structure derived from
-    them with it (rebuilt from SQLite on use)."""
+def _indexed_before(root, views: tuple[int, ...], *files) -> dict[str, str]:
+    """``files`` added, then made to look as an index built before the stored
+    ``views`` (index.VIEW_*) were kept: those rows deleted, and the search
+    structure derived from them with it (rebuilt from SQLite on use)."""
     env = _env(root)
     assert run_cli("add", *map(str, files), env=env).returncode == 0
     with sqlite3.connect(root / "index.db") as conn:
-        conn.execute("DELETE FROM frames WHERE view IN (2, 3)")
+        conn.execute(f"DELETE FROM frames WHERE view IN ({','.join(map(str, views))})")
     conn.close()
     shutil.rmtree(root / "index.db.search")
     return env
@@ -399,6 +400,39 @@ def test_reversed_copy_is_found_aligned_backwards_and_said_to_be_reversed(indexe
     assert "backwards" in text and "- reversed: plays the footage backwards" in text, text
 
 
+@pytest.mark.parametrize("sample, vf, shape", [
+    ("big-buck-bunny.mp4", "crop=trunc(ih*9/16/2)*2:ih,scale=360:640", 9 / 16),
+    ("tears-of-steel.mp4", "crop=ih:ih,scale=480:480", 1.0),
+    ("basketball.mp4", "crop=trunc(ih*4/5/2)*2:ih,scale=432:540", 4 / 5),
+    ("his-girl-friday.mp4", "crop=iw:trunc(iw*9/16/2)*2,scale=640:360", 16 / 9)])
+def test_copy_a_platform_cropped_to_fill_another_shape_is_found(indexed, tmp_path, sample, vf,
+                                                                   shape):
+    """Platforms fill their frame by cropping, centred: a landscape clip to 9:16,
+    square or 4:5 keeping its full height, a 4:3 one to 16:9 keeping its full width.
+    The centre crops of the zoom ladder keep the shape, so none of these was found."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / sample, tmp_path / "filled.mp4", vf=vf)
+    match, relations = sole_match(check_json(env, query), sample)
+    width, height = match["video"]["width"], match["video"]["height"]
+    assert relations["reframed"] == pytest.approx(shape / (width / height), rel=0.02), relations
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= match["video"]["duration_s"] - 1.0, match["reference_segment"]
+
+
+def test_original_is_found_from_the_platform_crop_indexed_before_it(tmp_path):
+    """The vertical repost was indexed first; the landscape original checked
+    later meets it on its own centred 9:16 part."""
+    crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "vertical.mp4",
+                      vf="crop=trunc(ih*9/16/2)*2:ih,scale=360:640")
+    env = _env(tmp_path)
+    assert run_cli("add", str(crop), env=env).returncode == 0
+    report = check_json(env, SAMPLES / "big-buck-bunny.mp4")
+    assert [m["video"]["source"] for m in report["matches"]] == [str(crop)]
+    relations = {r["kind"]: r for r in report["matches"][0]["relations"]}
+    assert relations["reframed"]["value"] == pytest.approx((16 / 9) / (9 / 16), rel=0.02)
+    assert "centred 9:16 part" in relations["reframed"]["evidence"]
+
+
 def test_unrelated_clip_lists_nothing(indexed):
     _, env = indexed
     report = check_json(env, SAMPLES / "unrelated.mp4")
@@ -467,7 +501,8 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     reported, with exit code 3, and kept as it was, until its file is added again."""
     moved = tmp_path / "moved-since.mp4"
     shutil.copy(SAMPLES / "tears-of-steel.mp4", moved)
-    env = _indexed_before_centre_hashes(tmp_path, SAMPLES / "big-buck-bunny.mp4", moved)
+    env = _indexed_before(tmp_path, (VIEW_CENTRE, VIEW_WHOLE_CENTRE),
+                          SAMPLES / "big-buck-bunny.mp4", moved)
     moved.rename(tmp_path / "elsewhere.mp4")
     crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "crop.mp4",
                       vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2")
@@ -490,6 +525,21 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     # the video is hashed anew.
     again = run_cli("add", str(tmp_path / "elsewhere.mp4"), env=env)
     assert again.stdout.startswith("new sighting, rehashed "), again.stdout
+    assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
+
+
+def test_an_index_from_before_the_reframings_finds_platform_crops_once_rehashed(tmp_path):
+    """An index built before the centred 9:16 and 16:9 parts were stored misses
+    a vertical crop, counts its video as to rehash, and finds the crop once
+    `rehash` has stored them."""
+    env = _indexed_before(tmp_path, (VIEW_STRIP, VIEW_BAND), SAMPLES / "big-buck-bunny.mp4")
+    crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "vertical.mp4",
+                      vf="crop=trunc(ih*9/16/2)*2:ih,scale=360:640")
+    assert check_json(env, crop)["matches"] == []
+    assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
+    done = run_cli("rehash", env=env)
+    assert done.returncode == 0 and done.stdout.startswith("rehashed video #1 ("), done.stdout
+    sole_match(check_json(env, crop), "big-buck-bunny.mp4")
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 
@@ -531,7 +581,7 @@ def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     for copy in (first, second):
         shutil.copy(SAMPLES / "his-girl-friday.mp4", copy)
-    env = _indexed_before_centre_hashes(tmp_path, first, second)
+    env = _indexed_before(tmp_path, (VIEW_CENTRE, VIEW_WHOLE_CENTRE), first, second)
     first.unlink()
     done = run_cli("rehash", env=env)
     assert done.returncode == 0, done.stdout

@@ -10,8 +10,8 @@ import pytest
 from provenance.errors import IndexDatabaseError
 from provenance.fetch import FetchedMedia, SourceMetadata, UploadTime
 from provenance.hashing import FrameHash
-from provenance.index import (SCHEMA_VERSION, VIEW_CENTRE, VIEW_FOOTAGE, VIEW_WHOLE_CENTRE,
-                              VIEW_WHOLE_PICTURE, Index)
+from provenance.index import (SCHEMA_VERSION, VIEW_CENTRE, VIEW_FOOTAGE, VIEW_STRIP,
+                              VIEW_WHOLE_CENTRE, VIEW_WHOLE_PICTURE, Index)
 
 
 def _media(tmp_path: Path, sha: str, source: str) -> FetchedMedia:
@@ -80,17 +80,18 @@ def test_hashes_of_another_width_are_refused_not_cut(tmp_path):
 
 
 def test_each_view_of_a_keyframe_is_stored_and_told_apart(tmp_path):
-    footage, whole, centre, whole_centre = (np.full((3, 1), v, np.uint64) for v in (1, 2, 3, 4))
+    footage, whole, centre, whole_centre, strip = (np.full((3, 1), v, np.uint64)
+                                                   for v in (1, 2, 3, 4, 5))
     with Index(tmp_path / "i.db") as index:
         video_id = index.add_video(
             _media(tmp_path, "e" * 64, "/e.mp4"), duration_s=3.0, width=640, height=360,
             container_tags={}, sampling=2, times=[0.0, 1.0, 2.0], details=[50.0] * 3,
-            hashes=footage,
-            whole_picture=whole, centre=centre, whole_centre=whole_centre)
+            hashes=footage, views={VIEW_WHOLE_PICTURE: whole, VIEW_CENTRE: centre,
+                                   VIEW_WHOLE_CENTRE: whole_centre, VIEW_STRIP: strip})
         frames = index.frame_arrays()
         by_view = {int(v): frames.hashes[frames.views == v, 0].tolist() for v in set(frames.views)}
         assert by_view == {VIEW_FOOTAGE: [1] * 3, VIEW_WHOLE_PICTURE: [2] * 3,
-                           VIEW_CENTRE: [3] * 3, VIEW_WHOLE_CENTRE: [4] * 3}
+                           VIEW_CENTRE: [3] * 3, VIEW_WHOLE_CENTRE: [4] * 3, VIEW_STRIP: [5] * 3}
         assert frames.times[frames.views == VIEW_CENTRE].tolist() == [0.0, 1.0, 2.0]
         # A keyframe is counted once, whatever views it is stored in.
         assert index.video(video_id).keyframe_count == 3 and index.stats()["keyframes"] == 3
@@ -98,8 +99,7 @@ def test_each_view_of_a_keyframe_is_stored_and_told_apart(tmp_path):
             index.add_video(
                 _media(tmp_path, "f" * 64, "/f.mp4"), duration_s=3.0, width=640, height=360,
                 container_tags={}, sampling=2, times=[0.0, 1.0, 2.0], details=[50.0] * 3,
-                hashes=footage,
-                centre=centre[:2])
+                hashes=footage, views={VIEW_CENTRE: centre[:2]})
         assert index.stats()["videos"] == 1
 
 

@@ -10,7 +10,7 @@ import pytest
 from provenance.config import Settings
 from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch
-from provenance.index import Index
+from provenance.index import VIEW_CENTRE, Index
 from provenance.match import MatchParams, QueryFrames, describe_relations, find_matches
 from provenance.views import FULL, Rotation, View
 
@@ -33,7 +33,7 @@ def _add(index: Index, name: str, hashes: np.ndarray, centre: np.ndarray | None 
     return index.add_video(media, duration_s=n * STEP, width=640, height=360, container_tags={},
                            times=[i * STEP for i in range(n)], details=[40.0] * n, hashes=hashes,
                            sampling=2,
-                           centre=centre)
+                           views=None if centre is None else {VIEW_CENTRE: centre})
 
 
 def _params() -> MatchParams:
