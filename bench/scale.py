@@ -1,8 +1,9 @@
 """How `provenance check` scales with the size of the index (issue 7).
 
 For each size (default 1 M, 3 M and 10 M stored frame hashes: rows of the frames
-table, what the search scans; a real video stores two per keyframe, its footage
-and its centre, three when padding was found) it builds, outside the
+table, what the search scans; a real video stores three per keyframe, its footage,
+its centre and its centred 9:16 or 16:9 part, four for 4:3 or square footage, and
+up to four more when padding was found) it builds, outside the
 repo (default ~/.cache/provenance-bench/scale), a synthetic index with realistic
 structure: videos of 100 hashes whose PDQ hashes drift a few bits from one
 frame to the next within a shot (runs of near-identical frames), a new shot every
