@@ -382,8 +382,9 @@ class Index:
         """(seq, t, detail, h0..h3, view) for every stored hash of a video's keyframes."""
         if hashes.ndim != 2 or len(hashes) != len(times) or len(times) != len(details):
             raise ValueError("times, details and hashes must have one row per keyframe")
-        if not set(views) <= set(STORED_VIEWS) - {VIEW_FOOTAGE}:
-            raise ValueError(f"unknown views {sorted(set(views) - set(STORED_VIEWS))}")
+        unknown = set(views) - (set(STORED_VIEWS) - {VIEW_FOOTAGE})
+        if unknown:
+            raise ValueError(f"not a view stored besides the footage: {sorted(unknown)}")
         views = [(VIEW_FOOTAGE, hashes)] + sorted(views.items(), key=lambda item: item[0])
         words_per_hash = int(self.scheme.split("-")[1]) // 64
         rows = []

@@ -177,9 +177,9 @@ def reframings(box: Box, aspect: float | None, prefix: str = "") -> list[View]:
 def index_views(box: Box, aspect: float | None = None) -> list[View]:
     """What the index stores per keyframe: the footage, its centre and its
     ``reframings``, and when padding was found the whole picture, its centre and
-    its reframings too (so a copy whose padding was judged otherwise still meets one of them:
-    a plain wall along an edge can pass for padding in one copy and not in
-    another)."""
+    its reframings too (so a copy whose padding was judged otherwise still meets
+    one of them: a plain wall along an edge can pass for padding in one copy and
+    not in another)."""
     views = [View("content", box, False),
              View("centre", box.centre(CENTRE_SHARE), False, scale=1.0)]
     views += reframings(box, aspect)
@@ -197,11 +197,10 @@ def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
                 ) -> list[View]:
     """What a query tries, plain first: the footage, the whole picture, their
     mirror images, the footage's centre at every zoom of ``zoom_scales`` and
-    mirrored, the ``reframings`` of the footage and of the whole picture and
-    mirrored, any inset or
-    split-screen part, the footage with static overlays filled in (when
-    ``overlay`` marks some) and the picture turned back (when ``rotation`` was
-    found)."""
+    mirrored, the ``reframings`` of the footage (and of the whole picture when
+    padding was found) and mirrored, any inset or split-screen part, the footage
+    with static overlays filled in (when ``overlay`` marks some) and the picture
+    turned back (when ``rotation`` was found)."""
     views = [View("content", box, False), View("content-mirrored", box, True)]
     if not box.is_full:
         views += [View("full", FULL, False), View("full-mirrored", FULL, True)]

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli
-from provenance.index import VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_CENTRE
+from provenance.index import CENTRE_VIEWS, REFRAMED_VIEWS
 
 
 @pytest.fixture(scope="module")
@@ -501,8 +501,7 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     reported, with exit code 3, and kept as it was, until its file is added again."""
     moved = tmp_path / "moved-since.mp4"
     shutil.copy(SAMPLES / "tears-of-steel.mp4", moved)
-    env = _indexed_before(tmp_path, (VIEW_CENTRE, VIEW_WHOLE_CENTRE),
-                          SAMPLES / "big-buck-bunny.mp4", moved)
+    env = _indexed_before(tmp_path, CENTRE_VIEWS, SAMPLES / "big-buck-bunny.mp4", moved)
     moved.rename(tmp_path / "elsewhere.mp4")
     crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "crop.mp4",
                       vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2")
@@ -532,7 +531,7 @@ def test_an_index_from_before_the_reframings_finds_platform_crops_once_rehashed(
     """An index built before the centred 9:16 and 16:9 parts were stored misses
     a vertical crop, counts its video as to rehash, and finds the crop once
     `rehash` has stored them."""
-    env = _indexed_before(tmp_path, (VIEW_STRIP, VIEW_BAND), SAMPLES / "big-buck-bunny.mp4")
+    env = _indexed_before(tmp_path, REFRAMED_VIEWS, SAMPLES / "big-buck-bunny.mp4")
     crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "vertical.mp4",
                       vf="crop=trunc(ih*9/16/2)*2:ih,scale=360:640")
     assert check_json(env, crop)["matches"] == []
@@ -581,7 +580,7 @@ def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     for copy in (first, second):
         shutil.copy(SAMPLES / "his-girl-friday.mp4", copy)
-    env = _indexed_before(tmp_path, (VIEW_CENTRE, VIEW_WHOLE_CENTRE), first, second)
+    env = _indexed_before(tmp_path, CENTRE_VIEWS, first, second)
     first.unlink()
     done = run_cli("rehash", env=env)
     assert done.returncode == 0, done.stdout
