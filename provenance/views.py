@@ -44,6 +44,9 @@ CENTRE_HASH_SIZE = 64
 STRIP_SHAPE = 9 / 16
 BAND_SHAPE = 16 / 9
 REFRAME_MIN_CUT = 1.1
+# Two boxes this close on every side (a share of the picture) hash alike: PDQ
+# forgives about 1 % of scale.
+SAME_BOX = 0.01
 FINE_ZOOM_STEP = 1.02
 FINE_ZOOM = 0.8
 ZOOM_STEP = 1.04
@@ -174,6 +177,21 @@ def reframings(box: Box, aspect: float | None, prefix: str = "") -> list[View]:
             if cut >= REFRAME_MIN_CUT]
 
 
+def _whole_picture_parts(box: Box, aspect: float | None) -> list[View]:
+    """The whole picture's ``reframings`` (named "full-..."), but for any that
+    shows what the footage or its own parts do, each side within SAME_BOX of the
+    picture: footage letterboxed in exactly its whole picture's part (16:9 in a
+    9:16 frame) would store every keyframe twice."""
+    shown = [box] + [part.box for part in reframings(box, aspect)]
+    return [part for part in reframings(FULL, aspect, "full-")
+            if not any(max(abs(a - b) for a, b in zip(_edges(part.box), _edges(other)))
+                       <= SAME_BOX for other in shown)]
+
+
+def _edges(box: Box) -> tuple[float, float, float, float]:
+    return box.x0, box.y0, box.x1, box.y1
+
+
 def index_views(box: Box, aspect: float | None = None) -> list[View]:
     """What the index stores per keyframe: the footage, its centre and its
     ``reframings``, and when padding was found the whole picture, its centre and
@@ -188,7 +206,7 @@ def index_views(box: Box, aspect: float | None = None) -> list[View]:
                   View("full-centre", FULL_CENTRE, False, scale=1.0)]
         # A dark or flat stretch along one edge passes for padding in one copy
         # and not in a crop of it, which moves the part's centre.
-        views += reframings(FULL, aspect, "full-")
+        views += _whole_picture_parts(box, aspect)
     return views
 
 
@@ -214,7 +232,7 @@ def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
         # footage's box off centre; the picture's own centre is not.
         views += [View("full-centre", FULL_CENTRE, False, scale=1.0),
                   View("full-centre-mirrored", FULL_CENTRE, True, scale=1.0)]
-    parts = reframings(box, aspect) + ([] if box.is_full else reframings(FULL, aspect, "full-"))
+    parts = reframings(box, aspect) + ([] if box.is_full else _whole_picture_parts(box, aspect))
     for part in parts:
         views += [part, View(f"{part.name}-mirrored", part.box, True, part=part.part)]
     for i, region in enumerate(regions):

@@ -44,13 +44,24 @@ def test_parts_are_taken_inside_the_footage_s_box_and_stored_and_tried_alike():
     assert "band" not in stored
     assert stored["strip"].box.y0 == 0.125 and _true_shape(stored["strip"].box, 4 / 3) == \
         pytest.approx(9 / 16)
-    # The whole picture's parts too: a flat edge that passed for padding here
-    # may not in a crop.
-    assert stored["full-band"].box == Box(0.0, 0.125, 1.0, 0.875)
+    # The whole picture's parts too (a flat edge that passed for padding here
+    # may not in a crop), but its 16:9 band, which is the footage itself.
     assert _true_shape(stored["full-strip"].box, 4 / 3) == pytest.approx(9 / 16)
+    assert stored["full-strip"].box.y0 == 0.0 and "full-band" not in stored
     tried = {v.name: v for v in query_views(box, 4 / 3)}
-    for name in ("strip", "full-strip", "full-band"):
+    for name in ("strip", "full-strip"):
         assert tried[name] == stored[name]
     assert tried["strip-mirrored"].mirrored and tried["strip-mirrored"].box == stored["strip"].box
     # Unknown proportions are taken as square: both parts, so a video always has one.
     assert {"strip", "band"} <= {v.name for v in index_views(FULL)}
+
+
+def test_a_whole_picture_part_that_is_the_footage_again_is_not_stored_twice():
+    # 16:9 footage letterboxed in 9:16 is its whole picture's 16:9 part, give or
+    # take the box's pixel.
+    box = Box(0.0, 0.3428, 1.0, 0.6575)
+    stored = [v.name for v in index_views(box, 9 / 16)]
+    assert stored == ["content", "centre", "strip", "full", "full-centre"]
+    assert "full-band" not in [v.name for v in query_views(box, 9 / 16)]
+    # A box off by more keeps it (a dark edge taken for padding in one copy).
+    assert "full-band" in [v.name for v in index_views(Box(0.0, 0.36, 1.0, 0.6575), 9 / 16)]
