@@ -98,7 +98,7 @@ def _halves(aspect: float | None, footage: Box) -> list[Box]:
         return []
     for box in (FULL, footage):
         x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
-        shape = aspect * (x1 - x0) / (y1 - y0)
+        shape = box.shape(aspect)
         if shape >= SPLIT_ASPECT:
             middle = (x0 + x1) / 2
             return [Box(x0, y0, middle, y1), Box(middle, y0, x1, y1)]
@@ -143,7 +143,7 @@ def _footage_in(frames: list[np.ndarray], side: Box, aspect: float | None) -> Bo
     black, and the flat ground of the footage itself (a cartoon's white) would
     otherwise pass for bars."""
     width, height = side.x1 - side.x0, side.y1 - side.y0
-    shape = aspect * width / height if aspect else None
+    shape = side.shape(aspect) if aspect else None
     parts = [side.crop(frame) for frame in frames[:SPLIT_PADDING_FRAMES]]
     inner = content_box(parts, shape)
     mean = np.mean(parts, axis=0)
@@ -293,8 +293,7 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right, picture_aspect: fl
         return None
     # The shape shown, not the shape in the squashed frame: a 2.39:1 clip atop a
     # 9:16 reaction is 4.3 times as wide as tall in the frame.
-    aspect = (box.x1 - box.x0) / (box.y1 - box.y0) * (picture_aspect or 1.0)
-    if not 0.3 <= aspect <= 3.5:
+    if not 0.3 <= box.shape(picture_aspect or 1.0) <= 3.5:
         return None
     supports = [_side_support(strong_h, top, left, right), _side_support(strong_h, bottom, left, right),
                 _side_support(strong_v.T, left, top, bottom), _side_support(strong_v.T, right, top, bottom)]

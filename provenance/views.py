@@ -80,11 +80,21 @@ class Box:
         margin_y = (self.y1 - self.y0) * (1.0 - share) / 2
         return Box(self.x0 + margin_x, self.y0 + margin_y, self.x1 - margin_x, self.y1 - margin_y)
 
+    def shape(self, aspect: float) -> float:
+        """This box's true width / height in a picture whose true width / height
+        is ``aspect`` (frames arrive squashed square)."""
+        return aspect * (self.x1 - self.x0) / (self.y1 - self.y0)
+
+    def near(self, other: "Box", tolerance: float) -> bool:
+        """Each side within ``tolerance`` (a share of the picture) of the other's."""
+        return max(abs(self.x0 - other.x0), abs(self.y0 - other.y0), abs(self.x1 - other.x1),
+                   abs(self.y1 - other.y1)) <= tolerance
+
     def centred_part(self, aspect: float, shape: float) -> "Box":
         """The centred part of this box whose true width / height is ``shape``, of
         its full height if the box is wider, of its full width if taller;
         ``aspect`` is the whole picture's true width / height."""
-        own = (self.x1 - self.x0) * aspect / (self.y1 - self.y0)
+        own = self.shape(aspect)
         if shape < own:
             margin = (self.x1 - self.x0) * (1.0 - shape / own) / 2
             return Box(self.x0 + margin, self.y0, self.x1 - margin, self.y1)
@@ -170,7 +180,7 @@ def reframings(box: Box, aspect: float | None, prefix: str = "") -> list[View]:
     any box, named ``prefix`` + "strip" or "band". ``aspect``: the picture's true
     width / height (None: taken as square)."""
     aspect = aspect or 1.0
-    own = (box.x1 - box.x0) * aspect / (box.y1 - box.y0)
+    own = box.shape(aspect)
     return [View(prefix + name, box.centred_part(aspect, shape), False, part=part)
             for name, part, shape, cut in (("strip", "9:16", STRIP_SHAPE, own / STRIP_SHAPE),
                                            ("band", "16:9", BAND_SHAPE, BAND_SHAPE / own))
@@ -184,12 +194,7 @@ def _whole_picture_parts(box: Box, aspect: float | None) -> list[View]:
     9:16 frame) would store every keyframe twice."""
     shown = [box] + [part.box for part in reframings(box, aspect)]
     return [part for part in reframings(FULL, aspect, "full-")
-            if not any(max(abs(a - b) for a, b in zip(_edges(part.box), _edges(other)))
-                       <= SAME_BOX for other in shown)]
-
-
-def _edges(box: Box) -> tuple[float, float, float, float]:
-    return box.x0, box.y0, box.x1, box.y1
+            if not any(part.box.near(other, SAME_BOX) for other in shown)]
 
 
 def index_views(box: Box, aspect: float | None = None) -> list[View]:

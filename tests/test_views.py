@@ -6,10 +6,6 @@ import pytest
 from provenance.views import FULL, Box, index_views, query_views, reframings
 
 
-def _true_shape(box: Box, aspect: float) -> float:
-    return (box.x1 - box.x0) * aspect / (box.y1 - box.y0)
-
-
 @pytest.mark.parametrize("aspect, parts", [(16 / 9, ["9:16"]), (2.39, ["9:16"]),
                                            (4 / 3, ["9:16", "16:9"]), (1.0, ["9:16", "16:9"]),
                                            (9 / 16, ["16:9"]), (0.6, ["16:9"])])
@@ -18,7 +14,7 @@ def test_every_footage_has_the_centred_parts_a_platform_crop_keeps(aspect, parts
     assert [v.part for v in found] == parts
     for view in found:
         shape = 9 / 16 if view.part == "9:16" else 16 / 9
-        assert _true_shape(view.box, aspect) == pytest.approx(shape)
+        assert view.box.shape(aspect) == pytest.approx(shape)
         assert view.box.x0 + view.box.x1 == pytest.approx(1.0)  # centred
         assert view.box.y0 + view.box.y1 == pytest.approx(1.0)
         # The full height of a strip, the full width of a band.
@@ -42,11 +38,11 @@ def test_parts_are_taken_inside_the_footage_s_box_and_stored_and_tried_alike():
     box = Box(0.0, 0.125, 1.0, 0.875)
     stored = {v.name: v for v in index_views(box, 4 / 3)}
     assert "band" not in stored
-    assert stored["strip"].box.y0 == 0.125 and _true_shape(stored["strip"].box, 4 / 3) == \
+    assert stored["strip"].box.y0 == 0.125 and stored["strip"].box.shape(4 / 3) == \
         pytest.approx(9 / 16)
     # The whole picture's parts too (a flat edge that passed for padding here
     # may not in a crop), but its 16:9 band, which is the footage itself.
-    assert _true_shape(stored["full-strip"].box, 4 / 3) == pytest.approx(9 / 16)
+    assert stored["full-strip"].box.shape(4 / 3) == pytest.approx(9 / 16)
     assert stored["full-strip"].box.y0 == 0.0 and "full-band" not in stored
     tried = {v.name: v for v in query_views(box, 4 / 3)}
     for name in ("strip", "full-strip"):
