@@ -138,7 +138,7 @@ def query_hashes(db: Path, clip: Path) -> tuple[np.ndarray, np.ndarray]:
     with Index(db) as index:
         media = pipeline.fetch(str(clip), settings)
         hashed = hash_video(media, settings, hasher_for(index.scheme))
-    keep = pipeline.query_rows(hashed.times, settings)
+    keep = pipeline.query_rows(hashed, settings)
     return (np.concatenate([hashed.views[v.name][keep] for v in hashed.view_specs]),
             np.repeat([v.of_centre for v in hashed.view_specs], len(keep)))
 

@@ -196,20 +196,16 @@ def rehash(ctx: click.Context) -> None:
     """Hash again the videos indexed by an older version (`stats` counts them as
     to_rehash), from the files they were indexed from: before each keyframe's
     centre was stored (crops, captions and logos are found against them only
-    then) or sampled otherwise (10, 50 and 60 fps videos indexed before
-    sampling version 2). Videos whose samples would come out the same are only
-    marked up to date. One line per video; a video whose file is gone or
-    changed is left as it was."""
+    then) or sampled otherwise (before the frames of fast motion between the
+    samples were kept, sampling version 3). One line per video; a video whose
+    file is gone or changed is left as it was."""
     settings = _settings(ctx)
     with pipeline.default_index(settings) as index:
         failure = _echo_outcomes(
             ((f"video #{video_id}", outcome)
              for video_id, outcome in pipeline.rehash_stale(index, settings)),
-            lambda video, done: (
-                f"rehashed {video} ({done.keyframes} keyframes) from {clean(done.source, 300)}"
-                if done.status == "rehashed" else
-                f"up to date {video}: its {done.keyframes} keyframes would be sampled the same"
-                f" from {clean(done.source, 300)}"))
+            lambda video, done:
+                f"rehashed {video} ({done.keyframes} keyframes) from {clean(done.source, 300)}")
         pipeline.refresh_search(index)
     ctx.exit(failure)
 

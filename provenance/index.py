@@ -361,22 +361,6 @@ class Index:
                 f"SELECT id FROM videos WHERE (sampling < ? OR {lacking}){only} ORDER BY id",
                 (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
 
-    def has_every_view(self, video_id: int) -> bool:
-        """Whether the video's keyframes are stored in the views indexed now (its
-        centres and reframings too)."""
-        with _translated(self.path, self.busy_timeout_s):
-            return all(self.db.execute(
-                f"SELECT 1 FROM frames WHERE video_id = ? AND view IN ({group}) LIMIT 1",
-                (video_id,)).fetchone() is not None for group in _LATER_VIEWS_SQL)
-
-    def mark_sampling(self, video_id: int, sha256: str, sampling: int) -> bool:
-        """Record that the video's stored keyframes are what sampling version
-        ``sampling`` takes (they would come out the same); False if the index no
-        longer holds that file under that id."""
-        with self.transaction() as db:
-            return db.execute("UPDATE videos SET sampling = ? WHERE id = ? AND sha256 = ?",
-                              (sampling, video_id, sha256)).rowcount == 1
-
     def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
                     views: Mapping[int, np.ndarray]) -> list[tuple]:
         """(seq, t, detail, h0..h3, view) for every stored hash of a video's keyframes."""
@@ -522,8 +506,6 @@ class Index:
                 "sightings": one("SELECT count(*) FROM sightings"),
                 "keyframes": one("SELECT count(*) FROM frames WHERE view = 0"),
                 "hashes": one("SELECT count(*) FROM frames"),
-                # An upper bound: `rehash` marks up to date, without hashing
-                # again, the videos whose samples would come out the same.
                 "to_rehash": len(self.videos_to_rehash()),
                 "indexed_seconds": round(one("SELECT coalesce(sum(duration_s), 0) FROM videos"), 1),
                 # The write-ahead log holds recent writes until a checkpoint.

@@ -6,7 +6,8 @@ the video stream, read from the frame's own presentation timestamp (so it is
 right on variable-frame-rate phone video). A frame is taken every
 ``sample_interval_s`` (a query's every ``query_interval_s``; see ``sampling_gap``)
 and at every scene cut; the uniform sampling restarts at each cut, so index and
-query samples line up on content, not on the clock.
+query samples line up on content, not on the clock. Given a ``MotionRule`` it also
+yields the frames between the samples that rule keeps (``Keyframe.sampled`` False).
 Frames come through pipes as raw 256x256 grey pixels; nothing is written to
 disk. A long video is decoded in spans, two at a time, each with its own ffmpeg.
 Each frame is the average of itself and the frames of the ``TEMPORAL_MIX_S``
@@ -23,7 +24,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import ffmpeg
 import numpy as np
@@ -43,12 +44,14 @@ FRAME_SIZE = 256
 TEMPORAL_MIX_S = 0.09
 MAX_MIX_FRAMES = 8
 # The index records which sampling each video's keyframes came from, so that
-# `rehash` can take again the samples that would now differ. 1: each averaged
-# the frames shown in 0.125 s (one at 10 fps, six at 50, eight at 60); 2: the
-# TEMPORAL_MIX_S above. Raise it with any change to what a sample is.
-SAMPLING_VERSION = 2
+# `rehash` can take them again. 1: each averaged the frames shown in 0.125 s (one
+# at 10 fps, six at 50, eight at 60); 2: the TEMPORAL_MIX_S above; 3: also the
+# frames of fast motion between the samples (hashing.motion_samples). Raise it
+# with any change to which frames are kept or what a sample is.
+SAMPLING_VERSION = 3
 MAX_PIXELS = 8192 * 8192
 _PTS = re.compile(rb"Parsed_showinfo.*?\bpts_time:\s*(-?[0-9.]+)")
+_SCENE = re.compile(rb"lavfi\.scene_score=([0-9.]+)")
 _TOO_BIG = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 # Containers a video arrives in. ffmpeg also reads text files as video (tty),
 # playlists that open other files or URLs (concat, hls) and image sequences:
@@ -68,6 +71,20 @@ class Keyframe:
     t: float  # seconds since the first decoded frame
     pixels: np.ndarray  # FRAME_SIZE x FRAME_SIZE uint8 grey, the whole picture squashed
     detail: float  # 0-100, see detail_score
+    # One of the uniform or scene-cut samples; False: a frame between them, which
+    # only ``extract(..., motion=...)`` yields.
+    sampled: bool = True
+
+
+@dataclass(frozen=True)
+class MotionRule:
+    """Which frames between the samples ``extract`` also yields: each whose
+    ``signature`` (an array of uint64 words) is ``min_bits`` or more from the
+    signature of the last frame yielded in its span; with ``min_bits`` 0, every
+    frame."""
+
+    signature: Callable[[np.ndarray], np.ndarray]
+    min_bits: float
 
 
 @dataclass(frozen=True)
@@ -236,20 +253,6 @@ def mix_frames(frame_rate: float | None) -> int:
     return int(min(MAX_MIX_FRAMES, 1 + round(frame_rate * TEMPORAL_MIX_S)))
 
 
-def samples_unchanged(sampling: int, frame_rate: float | None) -> bool:
-    """Whether a video sampled under version ``sampling`` at this rate already has
-    the samples SAMPLING_VERSION takes (version 1 differs only in its mix, and
-    only at some rates: 24, 25 and 30 fps mixed as now)."""
-    if sampling >= SAMPLING_VERSION:
-        return True
-    if sampling != 1:
-        return False
-    if not frame_rate:
-        return True  # three frames, then as now
-    mixed_then = int(min(MAX_MIX_FRAMES, max(1, round(frame_rate * 0.125))))
-    return mixed_then == mix_frames(frame_rate)
-
-
 def sampling_gap(settings: Settings, frame_rate: float | None, sparse: bool) -> float:
     """Least seconds between two uniform samples: ``sample_interval_s`` for the
     index, ``query_interval_s`` when ``sparse`` (a query).
@@ -270,10 +273,17 @@ def sampling_gap(settings: Settings, frame_rate: float | None, sparse: bool) -> 
 
 def build_command(path: Path, settings: Settings, start_s: float = 0.0,
                   length_s: float | None = None, split: bool = False,
-                  frame_rate: float | None = None, sparse: bool = False) -> list[str]:
+                  frame_rate: float | None = None, sparse: bool = False,
+                  every_frame: bool = False) -> list[str]:
+    """ffmpeg's command for one span. It selects the samples itself or, with
+    ``every_frame``, passes every frame and prints each one's scene score for
+    ``Sampler`` to select the same samples from."""
     every = sampling_gap(settings, frame_rate, sparse)
     select = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{every:.6f})"
               f"+gt(scene,{settings.scene_threshold})")
+    if every_frame:
+        # Evaluating the scene score is what makes select compute it.
+        select = "gte(scene,0)"
     span = {"ss": start_s, "copyts": None} if start_s > 0 else {}
     mixed = mix_frames(frame_rate)
     stream = (
@@ -289,10 +299,31 @@ def build_command(path: Path, settings: Settings, start_s: float = 0.0,
     # strobing made single frames one frame apart hash far apart.
     if mixed > 1:
         stream = stream.filter("tmix", frames=mixed)
-    stream = stream.filter("select", select).filter("showinfo")
+    stream = stream.filter("select", select)
+    if every_frame:
+        stream = stream.filter("metadata", mode="print", key="lavfi.scene_score")
+    stream = stream.filter("showinfo")
     out = stream.output("pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough")
     args = out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
     return [str(path) if arg == _INPUT else arg for arg in args]
+
+
+class Sampler:
+    """The samples ffmpeg's select in ``build_command`` takes, taken in Python from
+    every frame of a span with its scene score: the first frame, then each frame
+    ``sampling_gap`` after the last sample, and every scene cut. (The same
+    numbers: the gap as the command prints it, the score as ffmpeg prints it.)"""
+
+    def __init__(self, settings: Settings, frame_rate: float | None, sparse: bool) -> None:
+        self.every = float(f"{sampling_gap(settings, frame_rate, sparse):.6f}")
+        self.cut = settings.scene_threshold
+        self.last: float | None = None
+
+    def takes(self, t: float, scene: float) -> bool:
+        if self.last is None or t - self.last >= self.every or scene > self.cut:
+            self.last = t
+            return True
+        return False
 
 
 # Decoding, not hashing, sets the pace: a long video is cut into spans decoded by
@@ -320,8 +351,11 @@ def spans(duration_s: float | None, settings: Settings) -> list[tuple[float, flo
 
 
 def extract(path: Path, settings: Settings, duration_s: float | None = None,
-            frame_rate: float | None = None, sparse: bool = False) -> Iterator[Keyframe]:
-    """Yield the kept keyframes of ``path``; raise DecodeError if there are none."""
+            frame_rate: float | None = None, sparse: bool = False,
+            motion: MotionRule | None = None) -> Iterator[Keyframe]:
+    """Yield the kept keyframes of ``path``; raise DecodeError if there are none.
+    With ``motion``, also the frames between the samples it keeps (the samples
+    are the same as without)."""
     from concurrent.futures import ThreadPoolExecutor
 
     path = Path(path).resolve()  # absolute: a name starting with '-' is never an option
@@ -338,7 +372,8 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
         def start(span: tuple[float, float | None]):
             frames: queue.Queue = queue.Queue()
             return frames, pool.submit(_decode_span, path, settings, *span, frames, stop,
-                                       split=split, frame_rate=frame_rate, sparse=sparse)
+                                       split=split, frame_rate=frame_rate, sparse=sparse,
+                                       motion=motion)
 
         running = collections.deque(start(span) for span in plan[:PARALLEL_SPANS + 1])
         waiting = collections.deque(plan[PARALLEL_SPANS + 1:])
@@ -346,12 +381,12 @@ def extract(path: Path, settings: Settings, duration_s: float | None = None,
             while running:
                 frames, future = running.popleft()
                 while (item := frames.get()) is not _SPAN_END:
-                    pts, pixels = item
+                    pts, pixels, sampled, score = item
                     decoded += 1
                     origin = pts if origin is None else origin
-                    score = detail_score(pixels)
                     if score >= DETAIL_FLOOR:
-                        yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score)
+                        yield Keyframe(t=round(pts - origin, 3), pixels=pixels, detail=score,
+                                       sampled=sampled)
                 errors += future.result()
                 if waiting:
                     running.append(start(waiting.popleft()))
@@ -368,9 +403,13 @@ _SPAN_END = object()
 
 def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float | None,
                  out: queue.Queue, stop: threading.Event, *, split: bool,
-                 frame_rate: float | None, sparse: bool) -> list[bytes]:
-    """Put every selected frame of one span in ``out`` as (presentation time,
-    pixels), then ``_SPAN_END`` however it ends; return stderr's tail."""
+                 frame_rate: float | None, sparse: bool, motion: MotionRule | None
+                 ) -> list[bytes]:
+    """Put every sample of one span, and the frames between that ``motion``
+    keeps, in ``out`` as (presentation time, pixels, whether a sample, detail
+    score), then ``_SPAN_END`` however it ends; return stderr's tail. The
+    frames between are chosen here, as they come: the frames of a span decoded
+    ahead wait in memory, and every frame of 90 s of 60 fps video is 350 MB."""
     import subprocess
 
     if stop.is_set():
@@ -378,13 +417,16 @@ def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float
         return []
     try:
         proc = subprocess.Popen(build_command(path, settings, start_s, length_s, split,
-                                              frame_rate, sparse),
+                                              frame_rate, sparse, motion is not None),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
     except BaseException:
         out.put(_SPAN_END)
         raise
-    times: queue.Queue[float | None] = queue.Queue()
+    # The sampling restarts where a span starts, as ffmpeg's select does.
+    sampler = Sampler(settings, frame_rate, sparse) if motion else None
+    last: np.ndarray | None = None
+    times: queue.Queue[tuple[float, float] | None] = queue.Queue()
     tail: collections.deque[bytes] = collections.deque(maxlen=8)
     reader = threading.Thread(target=_read_stderr, args=(proc, times, tail), daemon=True)
     reader.start()
@@ -394,10 +436,27 @@ def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float
             buf = proc.stdout.read(frame_bytes)
             if len(buf) < frame_bytes:
                 break
-            pts = times.get(timeout=60)
-            if pts is None:
+            timed = times.get(timeout=60)
+            if timed is None:
                 break
-            out.put((pts, np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)))
+            pts, scene = timed
+            pixels = np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)
+            score = detail_score(pixels)
+            if sampler is None:  # ffmpeg selected it
+                out.put((pts, pixels, True, score))
+                continue
+            sampled = sampler.takes(pts, scene)
+            if score < DETAIL_FLOOR:
+                if sampled:  # counted as decoded, then dropped
+                    out.put((pts, pixels, True, score))
+                continue
+            code, moved = None, True
+            if motion.min_bits:
+                code = motion.signature(pixels)
+                moved = last is None or np.bitwise_count(code ^ last).sum() >= motion.min_bits
+            if sampled or moved:
+                out.put((pts, pixels, sampled, score))
+                last = code
     finally:
         out.put(_SPAN_END)
         if proc.poll() is None:
@@ -409,11 +468,17 @@ def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float
 
 
 def _read_stderr(proc, times: queue.Queue, tail: collections.deque) -> None:
+    """(presentation time, scene score) of each frame out, from showinfo's line
+    and the metadata filter's line before it (score 0.0 when not printed)."""
+    scene = 0.0
     for line in proc.stderr:
-        match = _PTS.search(line)
+        score, match = _SCENE.search(line), _PTS.search(line)
+        if score:
+            scene = float(score[1])
         if match:
-            times.put(float(match[1]))
-        elif line.strip():
+            times.put((float(match[1]), scene))
+            scene = 0.0
+        elif line.strip() and not score:
             tail.append(line.strip())
     times.put(None)
     proc.stderr.close()

@@ -18,7 +18,7 @@ from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WHOLE_CENTRE,
                     VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, Index, VideoRecord)
-from .keyframes import SAMPLING_VERSION, probe, samples_unchanged
+from .keyframes import SAMPLING_VERSION
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
 
@@ -26,8 +26,8 @@ from .report import Report, build_report
 @dataclass(frozen=True)
 class AddOutcome:
     source: str
-    # "added", "new sighting", "already indexed", "rehashed", "up to date"
-    # (rehash: sampled as now already), the last two perhaps after a comma.
+    # "added", "new sighting", "already indexed" or "rehashed", the last perhaps
+    # after a comma.
     status: str
     video_id: int
     keyframes: int
@@ -149,14 +149,8 @@ def rehash_stale(index: Index, settings: Settings
 def _bring_up_to_date(record: VideoRecord, media: FetchedMedia, hashed: HashedVideo | None,
                       index: Index, settings: Settings) -> tuple[str, int] | None:
     """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
-    now unless given, or only record that they would come out the same (a video
-    with every view stored whose rate sampled as now): ("rehashed" or "up to date",
-    its keyframe count), or None if the index no longer holds it."""
-    if index.has_every_view(record.id):
-        rate = hashed.info.frame_rate if hashed else probe(media.path).frame_rate
-        if samples_unchanged(record.sampling, rate):
-            marked = index.mark_sampling(record.id, media.sha256, SAMPLING_VERSION)
-            return ("up to date", record.keyframe_count) if marked else None
+    now unless given: ("rehashed", its keyframe count), or None if the index no
+    longer holds it."""
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     replaced = index.replace_frames(record.id, media.sha256, **_stored(hashed))
     return ("rehashed", len(hashed.times)) if replaced else None
@@ -184,7 +178,7 @@ def refresh_search(index: Index) -> None:
 
 
 def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[VideoMatch]:
-    keep = query_rows(hashed.times, settings)
+    keep = query_rows(hashed, settings)
     query = QueryFrames(np.array(hashed.times)[keep],
                         [(view, hashed.views[view.name][keep]) for view in hashed.view_specs],
                         hashed.duration_s)
@@ -194,11 +188,14 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     return find_matches(query, FrameSearch.open(index), index.durations, params)
 
 
-def query_rows(times: list[float], settings: Settings) -> np.ndarray:
+def query_rows(hashed: HashedVideo, settings: Settings) -> np.ndarray:
     """The frames a query searches with. Frames sampled at the index's rate are
     thinned to every second sample or so (as a query sampled directly gets:
-    keyframes.sampling_gap); frames sampled at the query's rate are all kept."""
-    return thin_out(times, settings.query_interval_s - settings.sample_interval_s / 2)
+    keyframes.sampling_gap), the frames of fast motion between samples left out;
+    frames sampled at the query's rate are all kept."""
+    samples = np.flatnonzero(hashed.sampled)
+    return samples[thin_out([hashed.times[i] for i in samples],
+                            settings.query_interval_s - settings.sample_interval_s / 2)]
 
 
 def thin_out(times: list[float], interval: float) -> np.ndarray:

@@ -27,6 +27,7 @@ check "sports/basketball.mp4"                      "dd054508285c3020"
 check "mdn/friday.mp4"                             "339504acdef44f4e"
 check "mdn/flower.mp4"                             "0cd83d944a6ca782"
 check "intel-gif/head-pose-face-detection-female.gif" "67646830ba9551b9"
+check "intel-gif/fruit-and-vegetable-detection.gif"      "e4cd631701146c47"
 
 # Common encode settings: H.264 yuv420p, CRF, faststart, no audio, no metadata, bit-exact.
 enc=(-an -sn -dn -map_metadata -1 -c:v libx264 -preset medium -threads 1 -pix_fmt yuv420p
@@ -68,5 +69,11 @@ text="fontcolor=white:fontsize=24:borderw=3:bordercolor=black:x=(w-tw)/2"
   -i "$corpus/intel-gif/head-pose-face-detection-female.gif" -map 0:v:0 \
   -vf "crop=384:216,drawtext=fontfile=$font:text=WHEN THE FOOTAGE:$text:y=h*0.03,drawtext=fontfile=$font:text=IS NOT WHAT IT SEEMS:$text:y=h*0.97-th,setsar=1" \
   -crf 28 "${enc[@]}" "$out/plain-wall-meme.mp4"
+
+# 5. Test fixture: fast motion (vegetables slide along a conveyor, 15 fps). Between
+#    two samples 0.125 s apart the picture changes by more than the match radius;
+#    tests/test_end_to_end.py holds that its sped-up, slowed and reversed copies are
+#    found all the same.
+cut "intel-gif/fruit-and-vegetable-detection.gif" 0.0 7.0 "fast-conveyor.mp4"
 
 echo "samples written to $out"

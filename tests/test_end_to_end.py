@@ -9,7 +9,9 @@ import subprocess
 import pytest
 
 from conftest import INDEXED_SAMPLES, SAMPLES, ffmpeg_cut, run_cli
+from provenance.config import Settings
 from provenance.index import CENTRE_VIEWS, REFRAMED_VIEWS
+from provenance.keyframes import extract, probe
 
 
 @pytest.fixture(scope="module")
@@ -400,6 +402,35 @@ def test_reversed_copy_is_found_aligned_backwards_and_said_to_be_reversed(indexe
     assert "backwards" in text and "- reversed: plays the footage backwards" in text, text
 
 
+@pytest.fixture(scope="module")
+def fast_indexed(tmp_path_factory):
+    """An index of the fast-motion sample and one other clip."""
+    root = tmp_path_factory.mktemp("fast")
+    env = _env(root)
+    done = run_cli("add", str(SAMPLES / "fast-conveyor.mp4"), str(SAMPLES / "basketball.mp4"),
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    return root, env
+
+
+@pytest.mark.parametrize("vf, speed", [("setpts=PTS/1.5", 1.5), ("setpts=1.5*PTS", 2 / 3),
+                                       ("reverse", -1.0), ("fps=10", 1.0)])
+def test_fast_footage_sped_up_slowed_reversed_or_at_10_fps_is_found(fast_indexed, tmp_path,
+                                                                   vf, speed):
+    """Vegetables slide along a conveyor: between two samples 0.125 s apart the
+    picture changes by more than the match radius, and each copy's frames fall
+    between the original's samples. Indexed at its samples only, the sped-up
+    copy scored 0.08 and the reversed one 0.02."""
+    _, env = fast_indexed
+    query = ffmpeg_cut(SAMPLES / "fast-conveyor.mp4", tmp_path / "copy.mp4", vf=vf)
+    match, relations = sole_match(check_json(env, query), "fast-conveyor.mp4")
+    assert match["score"] >= 0.6, match["score"]
+    assert match["alignment"]["speed"] == pytest.approx(speed, abs=0.05), match["alignment"]
+    assert ("reversed" in relations) == (speed < 0), relations
+    if abs(speed) != 1.0:
+        assert relations["speed_changed"] == pytest.approx(abs(speed), abs=0.05), relations
+
+
 @pytest.mark.parametrize("sample, vf, shape", [
     ("big-buck-bunny.mp4", "crop=trunc(ih*9/16/2)*2:ih,scale=360:640", 9 / 16),
     ("tears-of-steel.mp4", "crop=ih:ih,scale=480:480", 1.0),
@@ -542,37 +573,45 @@ def test_an_index_from_before_the_reframings_finds_platform_crops_once_rehashed(
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 
-def test_rehash_samples_again_only_videos_an_older_sampling_took_otherwise(tmp_path):
-    """An index from before sampling version 2 (its videos marked version 1 here,
-    and the 60 fps video's hashes spoilt as its older mix, 8 frames against 6
-    now, left them different): `rehash` takes the 60 fps video's samples again
-    and only marks the 24 fps video up to date, its samples being the same."""
-    fast = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "sixty.mp4", duration=4,
-                      vf="fps=60")
+def _frames(db) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT * FROM frames ORDER BY video_id, view, seq").fetchall()
+    conn.close()
+    return rows
+
+
+def test_an_index_from_before_motion_samples_finds_fast_copies_once_rehashed(tmp_path):
+    """An index from before the frames of fast motion between the samples were
+    kept (sampling version 3; made here by marking its videos version 2 and
+    deleting those frames) misses a reversed copy of fast footage and counts
+    every video as to rehash. `rehash` takes each video's frames again, as a
+    fresh index has them, and the copy is found."""
     env = _env(tmp_path)
-    assert run_cli("add", str(SAMPLES / "tears-of-steel.mp4"), str(fast), env=env).returncode == 0
-
-    def frames() -> list[tuple]:
-        with sqlite3.connect(tmp_path / "index.db") as conn:
-            rows = conn.execute("SELECT * FROM frames ORDER BY video_id, view, seq").fetchall()
-        conn.close()
-        return rows
-
-    fresh = frames()
+    fast = SAMPLES / "fast-conveyor.mp4"
+    assert run_cli("add", str(fast), str(SAMPLES / "big-buck-bunny.mp4"), env=env).returncode == 0
+    fresh = _frames(tmp_path / "index.db")
+    info = probe(fast)
+    samples = [k.t for k in extract(fast, Settings(), info.duration_s, info.frame_rate)]
+    count = "SELECT count(*) FROM frames WHERE video_id = 1 AND view = 0"
     with sqlite3.connect(tmp_path / "index.db") as conn:
-        conn.execute("UPDATE videos SET sampling = 1")
-        conn.execute("UPDATE frames SET h0 = (h0 | 4095) - (h0 & 4095) WHERE video_id = 2")
+        assert conn.execute(count).fetchone()[0] > 1.5 * len(samples)
+        conn.execute("UPDATE videos SET sampling = 2")
+        conn.execute(f"DELETE FROM frames WHERE video_id = 1 AND round(t, 3) NOT IN "
+                     f"({','.join(map(str, samples))})")
+        assert conn.execute(count).fetchone()[0] == len(samples)
     conn.close()
     shutil.rmtree(tmp_path / "index.db.search")
-    assert frames() != fresh
+    reversed_copy = ffmpeg_cut(fast, tmp_path / "reversed.mp4", vf="reverse")
+    assert check_json(env, reversed_copy)["matches"] == []
     assert "to_rehash        2\n" in run_cli("stats", env=env).stdout
 
     done = run_cli("rehash", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    marked, rehashed = done.stdout.strip().splitlines()
-    assert marked.startswith("up to date video #1: its 80 keyframes would be sampled the same")
-    assert rehashed.startswith("rehashed video #2 (") and rehashed.endswith("sixty.mp4")
-    assert frames() == fresh
+    assert [line.split(" (")[0] for line in done.stdout.strip().splitlines()] == [
+        "rehashed video #1", "rehashed video #2"]
+    assert _frames(tmp_path / "index.db") == fresh
+    _, relations = sole_match(check_json(env, reversed_copy), "fast-conveyor.mp4")
+    assert "reversed" in relations, relations
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SAMPLES
 from provenance.config import Settings
-from provenance.keyframes import SAMPLING_VERSION, extract, probe, samples_unchanged, spans
+from provenance.keyframes import MotionRule, extract, probe, spans
 
 
 def _clip(target: Path, gop: int) -> Path:
@@ -89,10 +89,34 @@ def test_a_10_fps_copy_samples_the_motion_its_original_samples(tmp_path):
     assert np.mean(differences) < 4.0, np.mean(differences)
 
 
-@pytest.mark.parametrize("rate, unchanged", [
-    (None, True), (12.0, True), (15.0, True), (23.976, True), (24.0, True), (25.0, True),
-    (29.97, True), (30.0, True), (10.0, False), (50.0, False), (59.94, False), (60.0, False)])
-def test_videos_sampled_under_version_1_are_stale_only_at_rates_whose_mix_changed(rate,
-                                                                                  unchanged):
-    assert samples_unchanged(1, rate) is unchanged
-    assert samples_unchanged(SAMPLING_VERSION, rate)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("clip", ["cuts", "spans"])
+def test_frames_between_samples_leave_the_samples_those_ffmpeg_selects(tmp_path, two_second_gops,
+                                                                 clip, sparse):
+    """With the frames between them yielded too (a motion rule keeping all), a
+    video's samples (uniform and at scene cuts, the query's rate or the
+    index's) are the very frames ffmpeg's own select takes, in one span and in
+    several, and all come in order."""
+    if clip == "cuts":  # dark, then a bright negative: a cut even through the mix
+        path = tmp_path / "cut.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=s=320x180:r=25:d=2.3,lutyuv=y=val/3", "-f", "lavfi", "-i",
+                        "testsrc2=s=320x180:r=25:d=2.3,lutyuv=y=255-val/3", "-filter_complex",
+                        "[0:v][1:v]concat=n=2:v=1[out]", "-map", "[out]", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+                       check=True, capture_output=True)
+    else:
+        path = two_second_gops
+    settings = Settings()
+    info = probe(path)
+    assert len(spans(info.duration_s, settings)) == (2 if clip == "spans" else 1)
+    selected = [(k.t, k.pixels.tobytes()) for k in
+                extract(path, settings, info.duration_s, info.frame_rate, sparse)]
+    if clip == "cuts":  # the cut at 2.3 s restarted the uniform sampling off its step
+        steps = np.diff([t for t, _ in selected])
+        assert steps.min() < np.median(steps) - 0.03, steps
+    every = list(extract(path, settings, info.duration_s, info.frame_rate, sparse,
+                         MotionRule(signature=np.ravel, min_bits=0)))
+    assert [(k.t, k.pixels.tobytes()) for k in every if k.sampled] == selected
+    times = [k.t for k in every]
+    assert times == sorted(times) and len(every) >= 2 * len(selected)
