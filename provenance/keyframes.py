@@ -328,7 +328,9 @@ class Sampler:
 
 # Decoding, not hashing, sets the pace: a long video is cut into spans decoded by
 # one ffmpeg each, two at a time (the machines have two cores). A span's frames
-# wait in memory until the spans before it are through (<= ~25 MB per span).
+# wait in memory until the spans before it are through: ~47 MB for the samples of
+# a 90 s span, and on the fastest footage, whose every frame a motion rule keeps,
+# up to 350 MB at 60 fps.
 # Spans are cut at fixed fractions of the duration, not on keyframes: the uniform
 # sampling restarts where a span starts, and a re-encoded copy (same duration,
 # other keyframes) must restart at the same instant to be sampled alike. Cutting
@@ -408,8 +410,8 @@ def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float
     """Put every sample of one span, and the frames between that ``motion``
     keeps, in ``out`` as (presentation time, pixels, whether a sample, detail
     score), then ``_SPAN_END`` however it ends; return stderr's tail. The
-    frames between are chosen here, as they come: the frames of a span decoded
-    ahead wait in memory, and every frame of 90 s of 60 fps video is 350 MB."""
+    frames between are chosen here, as they come, for a span decoded ahead waits
+    in memory: every frame of it would be 350 MB at 60 fps."""
     import subprocess
 
     if stop.is_set():
@@ -441,21 +443,22 @@ def _decode_span(path: Path, settings: Settings, start_s: float, length_s: float
                 break
             pts, scene = timed
             pixels = np.frombuffer(buf, np.uint8).reshape(FRAME_SIZE, FRAME_SIZE)
-            score = detail_score(pixels)
             if sampler is None:  # ffmpeg selected it
-                out.put((pts, pixels, True, score))
+                out.put((pts, pixels, True, detail_score(pixels)))
                 continue
             sampled = sampler.takes(pts, scene)
-            if score < DETAIL_FLOOR:
-                if sampled:  # counted as decoded, then dropped
-                    out.put((pts, pixels, True, score))
-                continue
             code, moved = None, True
             if motion.min_bits:
                 code = motion.signature(pixels)
                 moved = last is None or np.bitwise_count(code ^ last).sum() >= motion.min_bits
-            if sampled or moved:
-                out.put((pts, pixels, sampled, score))
+            if not (sampled or moved):
+                continue  # most frames between samples: their detail is never needed
+            score = detail_score(pixels)
+            if sampled:  # a flat one is counted as decoded, then dropped
+                out.put((pts, pixels, True, score))
+            elif score >= DETAIL_FLOOR:
+                out.put((pts, pixels, False, score))
+            if score >= DETAIL_FLOOR:
                 last = code
     finally:
         out.put(_SPAN_END)
