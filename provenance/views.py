@@ -4,9 +4,10 @@ Both sides hash the footage inside any padding (``content``, its box found by
 ``padding.content_box``), its ``centre`` and the centred parts of it a platform's
 crop to another shape keeps (``reframings``); queries also try the uncropped
 frame, the mirror images of both, the centre at a ladder of zooms
-(``zoom_scales``), insets (``insets.region_proposals``), the footage with static
-graphics filled in (``overlays.overlay_mask``) and a picture turned inside its
-frame turned back (``rotation.rotation_of``).
+(``zoom_scales``; the whole picture's too when padding is uneven), insets
+(``insets.region_proposals``), the footage with static graphics filled in
+(``overlays.overlay_mask``) and a picture turned inside its frame turned back
+(``rotation.rotation_of``).
 """
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ REFRAME_MIN_CUT = 1.1
 # Two boxes this close on every side (a share of the picture) hash alike: PDQ
 # forgives about 1 % of scale.
 SAME_BOX = 0.01
+# Padding this much wider on one side of an axis than on the other (a share of
+# the picture) is not a frame around the footage.
+UNEVEN_PADDING = 0.02
 FINE_ZOOM_STEP = 1.02
 FINE_ZOOM = 0.8
 ZOOM_STEP = 1.04
@@ -197,6 +201,12 @@ def _whole_picture_parts(box: Box, aspect: float | None) -> list[View]:
             if not any(part.box.near(other, SAME_BOX) for other in shown)]
 
 
+def _padded_unevenly(box: Box) -> bool:
+    """Padding found on one side of an axis and not, or much less, on the other."""
+    return (abs(box.x0 - (1.0 - box.x1)) > UNEVEN_PADDING
+            or abs(box.y0 - (1.0 - box.y1)) > UNEVEN_PADDING)
+
+
 def index_views(box: Box, aspect: float | None = None) -> list[View]:
     """What the index stores per keyframe: the footage, its centre and its
     ``reframings``, and when padding was found the whole picture, its centre and
@@ -220,9 +230,10 @@ def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
                 ) -> list[View]:
     """What a query tries, plain first: the footage, the whole picture, their
     mirror images, the footage's centre at every zoom of ``zoom_scales`` and
-    mirrored, the ``reframings`` of the footage (and of the whole picture when
-    padding was found) and mirrored, any inset or split-screen part, the footage
-    with static overlays filled in (when ``overlay`` marks some) and the picture
+    mirrored (and the whole picture's when padding is uneven), the
+    ``reframings`` of the footage (and of the whole picture when padding was
+    found) and mirrored, any inset or split-screen part, the footage with
+    static overlays filled in (when ``overlay`` marks some) and the picture
     turned back (when ``rotation`` was found)."""
     views = [View("content", box, False), View("content-mirrored", box, True)]
     if not box.is_full:
@@ -237,6 +248,15 @@ def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
         # footage's box off centre; the picture's own centre is not.
         views += [View("full-centre", FULL_CENTRE, False, scale=1.0),
                   View("full-centre-mirrored", FULL_CENTRE, True, scale=1.0)]
+    if _padded_unevenly(box):
+        # Bars and borders frame footage evenly; a plain wall along one edge of
+        # a zoomed-in copy passes for padding on that side only (a signer's
+        # office cropped to 80 %: its left 22 %), and the picture's own centre
+        # is then tried at every zoom as well.
+        for scale in zoom_scales()[1:]:
+            centre = FULL.centre(CENTRE_SHARE / scale)
+            views += [View(f"full-zoom-{scale:.3f}", centre, False, scale=scale),
+                      View(f"full-zoom-{scale:.3f}-mirrored", centre, True, scale=scale)]
     parts = reframings(box, aspect) + ([] if box.is_full else _whole_picture_parts(box, aspect))
     for part in parts:
         views += [part, View(f"{part.name}-mirrored", part.box, True, part=part.part)]

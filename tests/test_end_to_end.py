@@ -155,6 +155,18 @@ def test_zoomed_in_copy_is_found_and_reported_as_cropped(indexed, tmp_path, kept
     assert start <= 0.5 and end >= 9.0
 
 
+def test_zoomed_in_copy_with_a_plain_wall_along_one_edge_is_found(indexed, tmp_path):
+    """Zoomed in to 80 %, the left 14 % a plain wall (painted flat here): the wall
+    passes for padding on that side only, which takes the footage's box, and its
+    centre, off the picture's. The picture's own centre at the zoom finds it."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "wall.mp4",
+                       vf="crop=trunc(iw*0.8/2)*2:trunc(ih*0.8/2)*2,scale=640:-2,"
+                          "drawbox=x=0:y=0:w=iw*0.14:h=ih:color=0xD8D8D0:t=fill")
+    _, relations = sole_match(check_json(env, query), "big-buck-bunny.mp4")
+    assert abs(relations["cropped"] - 0.8) <= 0.03, relations
+
+
 def test_copy_turned_inside_its_frame_is_found_and_reported_as_rotated(indexed, tmp_path):
     _, env = indexed
     # ffmpeg turns clockwise for a positive angle, keeps the frame size and fills

@@ -61,3 +61,20 @@ def test_a_whole_picture_part_that_is_the_footage_again_is_not_stored_twice():
     assert "full-band" not in [v.name for v in query_views(box, 9 / 16)]
     # A box off by more keeps it (a dark edge taken for padding in one copy).
     assert "full-band" in [v.name for v in index_views(Box(0.0, 0.36, 1.0, 0.6575), 9 / 16)]
+
+
+@pytest.mark.parametrize("box, uneven", [
+    (Box(0.22, 0.0, 1.0, 1.0), True),     # a wall along one edge
+    (Box(0.0, 0.08, 1.0, 1.0), True),
+    (Box(0.0, 0.2, 1.0, 0.8), False),     # letterbox bars
+    (Box(0.1, 0.1, 0.9, 0.9), False),     # a border
+    (Box(0.1, 0.1, 0.895, 0.9), False),   # within UNEVEN_PADDING
+    (FULL, False)])
+def test_only_padding_uneven_on_an_axis_has_the_picture_s_own_centre_tried_at_each_zoom(
+        box, uneven):
+    names = {view.name for view in query_views(box, 16 / 9)}
+    full_zooms = {name for name in names if name.startswith("full-zoom-")}
+    assert bool(full_zooms) == uneven
+    if uneven:
+        footage_zooms = {name for name in names if name.startswith("zoom-")}
+        assert {name.removeprefix("full-") for name in full_zooms} == footage_zooms
