@@ -91,7 +91,7 @@ def test_a_10_fps_copy_samples_the_motion_its_original_samples(tmp_path):
 
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("clip", ["cuts", "spans"])
-def test_frames_between_samples_leave_the_samples_those_ffmpeg_selects(tmp_path, two_second_gops,
+def test_frames_between_samples_leave_the_samples_ffmpeg_selects(tmp_path, two_second_gops,
                                                                  clip, sparse):
     """With the frames between them yielded too (a motion rule keeping all), a
     video's samples (uniform and at scene cuts, the query's rate or the
