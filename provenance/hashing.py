@@ -181,7 +181,7 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
     frames of fast motion between the samples are kept too (``motion_rule``)."""
     info = probe(media.path)
     frames = extract(media.path, settings, info.duration_s, info.frame_rate, sparse,
-                     None if sparse else motion_rule(hasher, settings))
+                     motion=None if sparse else motion_rule(hasher, settings))
     # The first samples decide where the footage sits in the picture; the rest
     # stream through so that a long video never sits in memory.
     # Seconds, not frames: index and query are sampled at different rates and

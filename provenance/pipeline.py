@@ -49,10 +49,10 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
         record = index.video(known)
         keyframes = record.keyframe_count if record else 0
         if record is not None and index.videos_to_rehash(known):
-            done = _bring_up_to_date(record, media, hashed, index, settings)
-            if done is not None:
-                status += ", " + done[0]
-                keyframes = done[1]
+            rehashed = _rehash(record, media, hashed, index, settings)
+            if rehashed is not None:
+                status += ", rehashed"
+                keyframes = rehashed
         return AddOutcome(media.metadata.source, status, known, keyframes)
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     video_id = index.add_video(
@@ -137,23 +137,22 @@ def rehash_stale(index: Index, settings: Settings
             continue
         try:
             media = _file_of(record, settings)
-            done = _bring_up_to_date(record, media, None, index, settings)
-            if done is None:
+            keyframes = _rehash(record, media, None, index, settings)
+            if keyframes is None:
                 continue  # removed meanwhile
-            status, keyframes = done
-            yield video_id, AddOutcome(printable_path(media.path), status, video_id, keyframes)
+            yield video_id, AddOutcome(printable_path(media.path), "rehashed", video_id,
+                                       keyframes)
         except ProvenanceError as exc:
             yield video_id, exc
 
 
-def _bring_up_to_date(record: VideoRecord, media: FetchedMedia, hashed: HashedVideo | None,
-                      index: Index, settings: Settings) -> tuple[str, int] | None:
+def _rehash(record: VideoRecord, media: FetchedMedia, hashed: HashedVideo | None,
+            index: Index, settings: Settings) -> int | None:
     """Replace the video's keyframes with those of ``media`` (its very bytes), hashed
-    now unless given: ("rehashed", its keyframe count), or None if the index no
-    longer holds it."""
+    now unless given: its keyframe count, or None if the index no longer holds it."""
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
     replaced = index.replace_frames(record.id, media.sha256, **_stored(hashed))
-    return ("rehashed", len(hashed.times)) if replaced else None
+    return len(hashed.times) if replaced else None
 
 
 def _file_of(record: VideoRecord, settings: Settings) -> FetchedMedia:
