@@ -9,7 +9,7 @@ import numpy as np
 
 from .keyframes import FRAME_SIZE
 from .overlays import OVERLAY_FRAMES, fill_overlay
-from .views import Rotation
+from .views import Box, Rotation
 
 # A repost turned a few degrees inside its own frame loses its corners to flat
 # fill (black, mostly): four wedges whose shape gives the angle to a tenth of a
@@ -21,6 +21,13 @@ MIN_WEDGE_IOU = 0.8
 FILL_TOLERANCE = 8  # grey levels around the corners' own value
 TURN_FRAME = 256  # the longer side of the true-shape canvas the turn is done on
 WEDGE_DETAIL = 1024  # ...and of the one the wedges' shape is drawn on
+# Footage inside bars (a pillarboxed film, a bordered clip) turned in its frame
+# leaves no wedges of its own: its cut corners run into the bars. Its footage is
+# then a rectangle turned, the frame's edges clipping it; the turn that sets it
+# upright to MIN_FOOTAGE_IOU of a centred box is taken.
+MIN_FOOTAGE_IOU = 0.9
+FOOTAGE_CANVAS = 512
+CENTRED = 0.03  # bars frame footage evenly: the box's sides this close
 
 
 def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
@@ -34,6 +41,11 @@ def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
     wedges = (np.abs(stack - fill) <= FILL_TOLERANCE).all(axis=0)
     if not all(wedges[y, x] for y in (0, -1) for x in (0, -1)):
         return None
+    return _turned_frame(wedges, aspect) or _turned_footage(wedges, aspect)
+
+
+def _turned_frame(wedges: np.ndarray, aspect: float) -> Rotation | None:
+    """The whole frame's picture turned: four wedges of fill in the corners."""
     # Compression rings along the wedges' edges, so the flat pixels stop short of
     # the true edge and the same mask grown a pixel overshoots it: the angles
     # fitted to each fall ~0.3 degree either side, and their mean is taken.
@@ -42,6 +54,51 @@ def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
     if any(f is None for f in fits):
         return None
     return Rotation(round(float(np.mean(fits)), 2), round(aspect, 4))
+
+
+def _turned_footage(wedges: np.ndarray, aspect: float) -> Rotation | None:
+    """Footage inside bars turned with them: the turn that sets the footage
+    upright as a centred box, and that box."""
+    grown = cv2.dilate(wedges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    fits = [_fit_footage(mask, aspect) for mask in (wedges, grown)]
+    if any(f is None for f in fits):
+        return None
+    degrees = round(float(np.mean([f[0] for f in fits])), 2)
+    x0, y0 = (round(float(np.mean([f[1][i] for f in fits])), 4) for i in (0, 1))
+    return Rotation(degrees, round(aspect, 4), Box(x0, y0, 1 - x0, 1 - y0))
+
+
+def _fit_footage(flat: np.ndarray, aspect: float) -> tuple[float, tuple[float, float]] | None:
+    w, h = _canvas(aspect, FOOTAGE_CANVAS)
+    footage = (cv2.resize((~flat).astype(np.uint8) * 255, (w, h),
+                          interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
+    frame = np.ones_like(footage)
+
+    def upright(degrees: float) -> tuple[float, tuple[float, float]]:
+        back = _turn(footage, -degrees, cv2.INTER_NEAREST).astype(bool)
+        seen = _turn(frame, -degrees, cv2.INTER_NEAREST).astype(bool)
+        # The box: the columns and rows mostly footage where the frame was.
+        cols = back.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
+        rows = back.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+        xs, ys = np.flatnonzero(cols > 0.5), np.flatnonzero(rows > 0.5)
+        if not len(xs) or not len(ys):
+            return 0.0, (0.5, 0.5)
+        box = np.zeros_like(back)
+        box[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] = True
+        box &= seen
+        iou = float((box & back).sum() / max((box | back).sum(), 1))
+        edges = (xs[0] / w, 1 - (xs[-1] + 1) / w, ys[0] / h, 1 - (ys[-1] + 1) / h)
+        if abs(edges[0] - edges[1]) > CENTRED or abs(edges[2] - edges[3]) > CENTRED:
+            return 0.0, (0.5, 0.5)
+        return iou, ((edges[0] + edges[1]) / 2, (edges[2] + edges[3]) / 2)
+
+    coarse = np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + 0.01, 0.5)
+    best = max(coarse, key=lambda d: upright(d)[0])
+    best = max(np.arange(best - 0.5, best + 0.51, 0.05), key=lambda d: upright(d)[0])
+    iou, margins = upright(best)
+    if abs(best) < MIN_TURN_DEG or iou < MIN_FOOTAGE_IOU:
+        return None
+    return float(best), margins
 
 
 def _fit_turn(wedges: np.ndarray, aspect: float) -> float | None:

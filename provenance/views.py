@@ -118,6 +118,9 @@ class Rotation:
 
     degrees: float
     aspect: float
+    # Where the footage sits in the picture turned back upright: inside bars
+    # that were turned with it, or the whole frame.
+    box: Box = Box()
 
 
 @dataclass(frozen=True)
@@ -280,9 +283,9 @@ def query_views(box: Box, aspect: float | None = None, regions: list[Box] = (),
         # The corners a turn cut off are filled in, never restored; the centre
         # keeps none of them (measured on 5 of the benchmark's 5-degree turns:
         # whole 16-28 bits, centre 4-20).
-        views += [View("rotated", FULL, False, rotation=rotation),
-                  View("rotated-mirrored", FULL, True, rotation=rotation),
-                  View("rotated-centre", FULL_CENTRE, False, rotation=rotation, scale=1.0),
-                  View("rotated-centre-mirrored", FULL_CENTRE, True, rotation=rotation,
-                       scale=1.0)]
+        upright, centre = rotation.box, rotation.box.centre(CENTRE_SHARE)
+        views += [View("rotated", upright, False, rotation=rotation),
+                  View("rotated-mirrored", upright, True, rotation=rotation),
+                  View("rotated-centre", centre, False, rotation=rotation, scale=1.0),
+                  View("rotated-centre-mirrored", centre, True, rotation=rotation, scale=1.0)]
     return views

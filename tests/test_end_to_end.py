@@ -180,6 +180,21 @@ def test_copy_turned_inside_its_frame_is_found_and_reported_as_rotated(indexed, 
     assert start <= 0.5 and end >= 9.0
 
 
+def test_pillarboxed_copy_turned_with_its_bars_is_found_and_reported_as_rotated(indexed,
+                                                                                tmp_path):
+    """Footage between black bars, turned with them: its cut-off corners run into
+    the bars, so no four wedges give the turn; the footage set upright as a
+    centred box does."""
+    _, env = indexed
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "tilted-bars.mp4",
+                       vf="pad=trunc(iw*1.5/2)*2:ih:(ow-iw)/2:0:color=black,"
+                          "rotate=-5*PI/180:fillcolor=black")
+    match, relations = sole_match(check_json(env, query), "big-buck-bunny.mp4")
+    assert abs(relations["rotated"] + 5.0) <= 0.5, relations
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= 9.0
+
+
 def test_vertical_repost_on_a_blurred_copy_of_itself_is_found(indexed, tmp_path):
     """The 9:16 repost: footage centred on an enlarged, blurred copy of itself. The
     basketball clip's plain floor leaves little more detail than the fill's
