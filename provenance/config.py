@@ -39,7 +39,8 @@ def default_config_path() -> Path:
 class Settings:
     db_path: Path = field(default_factory=default_db_path)
     cache_dir: Path = field(default_factory=default_cache_dir)
-    # Sampling: one frame every `sample_interval_s` plus every scene cut. The
+    # Sampling: one frame every `sample_interval_s` plus every stark scene cut
+    # (see keyframes: the averaged frames hide most ordinary cuts). The
     # indexed side is sampled densely because two copies never share a sampling
     # phase and fast footage changes within an eighth of a second; queries use
     # every `query_interval_s`, which keeps search cheap (bench/README.md).

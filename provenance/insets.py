@@ -49,6 +49,13 @@ MIN_CENTRED_MARGIN = 0.08
 # ticker or a logo strip is narrower than MIN_SPLIT_SHARE. On bench/accuracy's
 # 25 references, such a seam was found on one (a still signer's dark shirt).
 SPLIT_SUPPORT = 0.85
+# A seam that cuts off a side of a camera's shape (within SHAPE_TOLERANCE) is a
+# layout's more likely than a chance line: the reaction layout stacks a 16:9 or
+# 4:3 clip over other footage. Such a seam needs less support (a still signer in
+# a 4:3 office stacked over a product shot: 0.77 along its seam).
+CAMERA_SHAPES = (16 / 9, 4 / 3, 3 / 2, 1.0, 3 / 4, 9 / 16)
+SHAPE_TOLERANCE = 0.02
+SHAPED_SPLIT_SUPPORT = 0.7
 MIN_SPLIT_SHARE = 0.3
 SPLIT_PADDING_FRAMES = 60  # the frames each side's own padding is judged on
 CENTRED_BARS = 0.01  # of the picture: bars this close to one width are centred
@@ -67,8 +74,8 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
     cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
-    sides = [_footage_in(frames, side, aspect) for side in _split(seams_h, seams_v, rows, cols,
-                                                                     footage)]
+    sides = [_footage_in(frames, side, aspect)
+             for side in _split(seams_h, seams_v, rows, cols, footage, aspect)]
     for box in sides + [_centred(rows, cols, h, w)]:
         if (box is not None and len(chosen) < MAX_PROPOSALS
                 and all(_overlap(box, other) < 0.8 for other in chosen)):
@@ -109,7 +116,7 @@ def _halves(aspect: float | None, footage: Box) -> list[Box]:
 
 
 def _split(seams_h: np.ndarray, seams_v: np.ndarray, rows: list[int], cols: list[int],
-           footage: Box) -> list[Box]:
+           footage: Box, aspect: float | None = None) -> list[Box]:
     """Both sides of the best-supported seam that runs across the whole footage
     and leaves at least MIN_SPLIT_SHARE of it on either side. Each side ends
     where the footage does if a seam closes it there, else at the picture's
@@ -127,13 +134,20 @@ def _split(seams_h: np.ndarray, seams_v: np.ndarray, rows: list[int], cols: list
                 continue
             support = _side_support(strong, line, round(start * length),
                                     round(end * length) - 1)
-            if support >= SPLIT_SUPPORT and (best is None or support > best[0]):
-                first = near if _closed_at(near, lines, size) else 0.0
-                last = far if _closed_at(far, lines, size) else 1.0
-                sides = [Box(start, first, end, edge), Box(start, edge, end, last)] if across \
-                    else [Box(first, start, edge, end), Box(edge, start, last, end)]
+            if support < SHAPED_SPLIT_SUPPORT or (best is not None and support <= best[0]):
+                continue
+            first = near if _closed_at(near, lines, size) else 0.0
+            last = far if _closed_at(far, lines, size) else 1.0
+            sides = [Box(start, first, end, edge), Box(start, edge, end, last)] if across \
+                else [Box(first, start, edge, end), Box(edge, start, last, end)]
+            if support >= SPLIT_SUPPORT or any(_camera_shaped(side, aspect) for side in sides):
                 best = (support, *sides)
     return list(best[1:]) if best else []
+
+
+def _camera_shaped(box: Box, aspect: float | None) -> bool:
+    return bool(aspect) and any(abs(box.shape(aspect) / shape - 1) <= SHAPE_TOLERANCE
+                                for shape in CAMERA_SHAPES)
 
 
 def _footage_in(frames: list[np.ndarray], side: Box, aspect: float | None) -> Box:

@@ -111,3 +111,24 @@ def test_a_wide_clip_above_a_reaction_is_proposed_by_the_shape_it_shows():
               for a, b in zip(_moving_texture(1, 5), _moving_texture(2, -3))]
     proposals = region_proposals(frames, 9 / 16)
     assert Box(0, 0, 1, (seam + 1) / 256) in proposals, proposals
+
+
+@pytest.mark.parametrize("seam, split", [(108, True), (100, False)])
+def test_a_faint_seam_is_a_split_where_it_cuts_off_a_camera_shape(seam, split):
+    """Two pictures stacked in a 9:16 frame, moving alike along a quarter of the
+    seam between them. Cut at 108 of 256, the top is 4:3 as shown, a camera's
+    shape, and is proposed; cut at 100 it is 1.44:1 and a line so faint is not."""
+    frames = [np.vstack([a[:seam], b[seam:]])
+              for a, b in zip(_moving_texture(1, 5), _moving_texture(2, -3))]
+    for frame, a in zip(frames, _moving_texture(1, 5)):
+        frame[:, :64] = a[:, :64]
+    rows, cols = _seams(np.stack(frames).astype(np.float32))
+    lines = _lines(rows)
+    assert any(abs(line + 1 - seam) <= 1 for line in lines)
+    sides = _split(rows, cols, lines + [0, 255], [0, 255], Box(), 9 / 16)
+    if not split:
+        assert sides == []
+        return
+    top, bottom = sides
+    assert top.y1 == bottom.y0 == pytest.approx(seam / 256, abs=1.5 / 256)
+    assert (top.x0, top.y0, top.x1, bottom.y1) == (0, 0, 1, 1)
