@@ -9,8 +9,9 @@ and at each scene cut ffmpeg's scene score puts over ``scene_threshold``; the
 uniform sampling restarts at each such cut, so index and query samples line up
 on content, not on the clock. The score is taken on the averaged frames (below),
 which spread a cut over a few frames: only a stark one (dark to bright, unlike
-shots) passes, and most cuts between ordinary shots are sampled on the clock. Given a ``MotionRule`` it also
-yields the frames between the samples that rule keeps (``Keyframe.sampled`` False).
+shots) passes, and most cuts between ordinary shots are sampled on the clock.
+Given a ``MotionRule`` it also yields the frames between the samples that rule
+keeps (``Keyframe.sampled`` False).
 Frames come through pipes as raw 256x256 grey pixels; nothing is written to
 disk. A long video is decoded in spans, two at a time, each with its own ffmpeg.
 Each frame is the average of itself and the frames of the ``TEMPORAL_MIX_S``

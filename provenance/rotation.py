@@ -69,36 +69,41 @@ def _turned_footage(wedges: np.ndarray, aspect: float) -> Rotation | None:
 
 
 def _fit_footage(flat: np.ndarray, aspect: float) -> tuple[float, tuple[float, float]] | None:
-    w, h = _canvas(aspect, FOOTAGE_CANVAS)
-    footage = (cv2.resize((~flat).astype(np.uint8) * 255, (w, h),
-                          interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
-    frame = np.ones_like(footage)
-
-    def upright(degrees: float) -> tuple[float, tuple[float, float]]:
-        back = _turn(footage, -degrees, cv2.INTER_NEAREST).astype(bool)
-        seen = _turn(frame, -degrees, cv2.INTER_NEAREST).astype(bool)
-        # The box: the columns and rows mostly footage where the frame was.
-        cols = back.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
-        rows = back.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
-        xs, ys = np.flatnonzero(cols > 0.5), np.flatnonzero(rows > 0.5)
-        if not len(xs) or not len(ys):
-            return 0.0, (0.5, 0.5)
-        box = np.zeros_like(back)
-        box[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] = True
-        box &= seen
-        iou = float((box & back).sum() / max((box | back).sum(), 1))
-        edges = (xs[0] / w, 1 - (xs[-1] + 1) / w, ys[0] / h, 1 - (ys[-1] + 1) / h)
-        if abs(edges[0] - edges[1]) > CENTRED or abs(edges[2] - edges[3]) > CENTRED:
-            return 0.0, (0.5, 0.5)
-        return iou, ((edges[0] + edges[1]) / 2, (edges[2] + edges[3]) / 2)
-
+    # The turn is sought on a small canvas, then refined on a larger one.
     coarse = np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + 0.01, 0.5)
-    best = max(coarse, key=lambda d: upright(d)[0])
-    best = max(np.arange(best - 0.5, best + 0.51, 0.05), key=lambda d: upright(d)[0])
-    iou, margins = upright(best)
+    best = max(coarse, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS // 4)[0])
+    fine = np.arange(best - 0.5, best + 0.51, 0.05)
+    best = max(fine, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS)[0])
+    iou, margins = _upright(flat, aspect, best, FOOTAGE_CANVAS)
     if abs(best) < MIN_TURN_DEG or iou < MIN_FOOTAGE_IOU:
         return None
     return float(best), margins
+
+
+def _upright(flat: np.ndarray, aspect: float, degrees: float, side: int
+             ) -> tuple[float, tuple[float, float]]:
+    """How well the footage turned back ``degrees`` fills a centred box (IoU,
+    0 if no centred box), and the box's margins (left/right, top/bottom)."""
+    w, h = _canvas(aspect, side)
+    footage = (cv2.resize((~flat).astype(np.uint8) * 255, (w, h),
+                          interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
+    frame = np.ones_like(footage)
+    back = _turn(footage, -degrees, cv2.INTER_NEAREST).astype(bool)
+    seen = _turn(frame, -degrees, cv2.INTER_NEAREST).astype(bool)
+    # The box: the columns and rows mostly footage where the frame was.
+    cols = back.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
+    rows = back.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+    xs, ys = np.flatnonzero(cols > 0.5), np.flatnonzero(rows > 0.5)
+    if not len(xs) or not len(ys):
+        return 0.0, (0.5, 0.5)
+    box = np.zeros_like(back)
+    box[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] = True
+    box &= seen
+    iou = float((box & back).sum() / max((box | back).sum(), 1))
+    edges = (xs[0] / w, 1 - (xs[-1] + 1) / w, ys[0] / h, 1 - (ys[-1] + 1) / h)
+    if abs(edges[0] - edges[1]) > CENTRED or abs(edges[2] - edges[3]) > CENTRED:
+        return 0.0, (0.5, 0.5)
+    return iou, ((edges[0] + edges[1]) / 2, (edges[2] + edges[3]) / 2)
 
 
 def _fit_turn(wedges: np.ndarray, aspect: float) -> float | None:
