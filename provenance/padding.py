@@ -92,12 +92,28 @@ def _border_under_a_bar(detail: np.ndarray, top: float, bottom: float, aspect: f
     rows = detail[round(top * n):round(bottom * n)]
     if len(rows) < MIN_CONTENT * n:
         return None
-    left, right = _content_span(np.median(rows, axis=0))
-    for border in (top, 1.0 - bottom):
-        if border > 0 and all(abs(side * aspect - border) <= BORDER_TOLERANCE
-                              for side in (left, 1.0 - right)):
-            return Box(left, border, right, round(1.0 - border, 3))
+    profile = np.median(rows, axis=0)
+    # Footage whose own edge is plain (a white wall) leaves only the line where
+    # it meets the border, which content_span drops as a line drawn on padding;
+    # the flat margins, up to the first column of any detail, still give it.
+    for left, right in (_content_span(profile), _flat_margins(profile)):
+        for border in (top, 1.0 - bottom):
+            if border > 0 and all(abs(side * aspect - border) <= BORDER_TOLERANCE
+                                  for side in (left, 1.0 - right)):
+                return Box(left, border, right, round(1.0 - border, 3))
     return None
+
+
+def _flat_margins(detail: np.ndarray) -> tuple[float, float]:
+    """Where the flat runs at either end of a detail profile stop, the touching
+    line left out as in content_span."""
+    n = len(detail)
+    flat = detail <= PADDING_DETAIL_RATIO * float(np.percentile(detail, 90))
+    lead = int(np.argmin(flat)) if not flat.all() else 0
+    trail = int(np.argmin(flat[::-1])) if not flat.all() else 0
+    start = lead + 1 if lead else 0
+    end = n - trail - 1 if trail else n
+    return round(start / n, 3), round(end / n, 3)
 
 
 # Blurred fill (landscape footage in a 9:16 repost, 4:3 or phone footage on a

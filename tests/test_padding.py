@@ -68,3 +68,25 @@ def test_a_ticker_parted_from_the_footage_by_flat_rows_is_left_out_of_its_box():
         frames.append(frame.astype(np.uint8))
     box = content_box(frames, 16 / 9)
     assert (box.y0, box.y1) == (round(14 / SIZE, 3), round(206 / SIZE, 3)), box
+
+
+def test_a_border_under_a_ticker_is_closed_where_the_footage_meets_a_plain_wall():
+    """Footage framed by a black border of one width all round (in a 4:3
+    picture squashed square: 24 rows, 18 columns), a ticker over the bottom
+    border, and a plain wall along the footage's right edge: only the line
+    where the wall meets the border has detail on that side, and the box still
+    closes at the border's width there."""
+    rng = np.random.default_rng(7)
+    aspect, rows, cols = 4 / 3, 24, 18
+    footage, ticker = _footage(rng, 12, SIZE - 2 * rows), _footage(rng, 12, 30)
+    frames = []
+    for picture, text in zip(footage, ticker):
+        frame = np.zeros((SIZE, SIZE), np.float32)
+        frame[rows:SIZE - rows, cols:SIZE - cols] = picture[:, cols:SIZE - cols]
+        frame[rows:SIZE - rows, 180:SIZE - cols] = 200  # the plain wall
+        frame[SIZE - 30:] = text
+        frames.append(frame.astype(np.uint8))
+    box = content_box(frames, aspect)
+    assert abs(box.x1 - (SIZE - cols) / SIZE) <= 1.5 / SIZE, box
+    assert abs(box.x0 - cols / SIZE) <= 1.5 / SIZE and abs(box.y0 - rows / SIZE) <= 1.5 / SIZE
+    assert abs(box.y1 - (SIZE - rows) / SIZE) <= 1.5 / SIZE, box
