@@ -11,7 +11,7 @@ from provenance.rotation import rotation_of
 ASPECT = 16 / 9
 WIDTH, HEIGHT = 640, 360
 
-TURN_TOLERANCE = 0.3  # degrees; PDQ forgives about half a degree
+TURN_TOLERANCE = 0.4  # degrees; PDQ forgives about half a degree
 
 
 def _frames(degrees: float, bars: float, count: int = 4) -> list[np.ndarray]:
