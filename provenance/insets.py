@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .padding import content_box
+from .padding import content_box, longest_run
 from .views import BOX_FRAMES, FULL, Box
 
 # Picture-in-picture, split screens and footage shown small on other footage
@@ -257,7 +257,7 @@ def _lines(strong: np.ndarray) -> list[int]:
                               np.ones((1, 9), np.uint8)).astype(bool)
     runs = []
     for row in range(2, h - 2):
-        longest = _longest_run(closed[row])
+        longest = longest_run(closed[row])
         if longest >= MIN_LINE * w:
             runs.append((longest, row))
     runs.sort(reverse=True)
@@ -278,12 +278,6 @@ def _refined(strong: np.ndarray, lines: list[int]) -> list[int]:
         candidates = [r for r in (row - 1, row, row + 1) if 0 < r < strong.shape[0] - 1]
         out.append(max(candidates, key=lambda r: (int(strong[r].sum()), r == row)))
     return out
-
-
-def _longest_run(line: np.ndarray) -> int:
-    padded = np.concatenate([[False], line, [False]]).astype(np.int8)
-    changes = np.flatnonzero(np.diff(padded))
-    return int((changes[1::2] - changes[::2]).max()) if len(changes) else 0
 
 
 def _side_support(strong: np.ndarray, at: int, start: int, end: int) -> float:

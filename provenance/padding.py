@@ -33,6 +33,11 @@ TEXT_GAP = 0.04
 TEXT_ROWS = 0.03  # a title or ticker's text is at least this thick
 MIN_CONTENT = 0.2
 LINE_ROWS = 3  # of 256: thinner runs of detail on padding are drawn lines
+# A title beside the footage sits on a solid panel or bars (the squeezeback's
+# "LIVE"), and a solid stretch of TEXT_GAP or more parts it from the footage; a
+# band parted from the footage by a faintly textured gap only (a plain wall:
+# 0.04-0.09 of the footage's detail) is footage, a dark door at its edge.
+SOLID_GAP = 0.02
 
 
 def content_box(frames: list[np.ndarray], aspect: float | None = None) -> Box:
@@ -54,7 +59,7 @@ def content_box(frames: list[np.ndarray], aspect: float | None = None) -> Box:
     # panel beside the footage (the news squeezeback: footage shrunk into a
     # corner, a graphic down one side and a ticker along the bottom), which
     # would otherwise pass for footage.
-    left, right = _content_span(_part(detail, top, bottom).mean(axis=0))
+    left, right = _content_span(_part(detail, top, bottom).mean(axis=0), columns=True)
     if (left, right) != (0.0, 1.0):
         top, bottom = _content_span(_part(detail.T, left, right).mean(axis=0))
     box = Box(left, top, right, bottom)
@@ -257,7 +262,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      where=denominator > 0)
 
 
-def _content_span(detail: np.ndarray) -> tuple[float, float]:
+def _content_span(detail: np.ndarray, columns: bool = False) -> tuple[float, float]:
     n = len(detail)
     reference = float(np.percentile(detail, 90))
     if reference <= 0:
@@ -275,7 +280,8 @@ def _content_span(detail: np.ndarray) -> tuple[float, float]:
         start = lead if lead > start + 2 else start
         end = n - trail if n - trail < end - 2 else end
     else:
-        start, end = _without_text_on_fill(rich, start, end, n)
+        start, end = _without_text_on_fill(rich, start, end, n,
+                                           detail if columns else None, reference)
     # The Laplacian also fires on the padding line touching the footage.
     start, end = (start + 1 if start else 0), (end - 1 if end < n else n)
     start_f, end_f = start / n, end / n
@@ -316,22 +322,45 @@ def _runs(rich: np.ndarray) -> list[np.ndarray]:
     return np.split(rich, np.flatnonzero(np.diff(rich) > 1) + 1)
 
 
-def _without_text_on_fill(rich: np.ndarray, start: int, end: int, n: int) -> tuple[int, int]:
+def _without_text_on_fill(rich: np.ndarray, start: int, end: int, n: int,
+                          detail: np.ndarray | None = None, reference: float = 0.0
+                          ) -> tuple[int, int]:
     """The span without a thin band of detail parted by padding from footage
     that has padding on both sides: a title written on the blurred fill or the
     bars ("wait for it" above a 9:16 repost) would otherwise stretch the box
     over the fill between. (Footage reaching an edge keeps its bands: a plain
-    wall between a picture on it and a signer is no padding.)"""
+    wall between a picture on it and a signer is no padding.) Given the
+    columns' ``detail``, a band beside the footage is a title only across a
+    solid gap (see SOLID_GAP)."""
     if len(rich) < 2:
         return start, end
     gaps = np.flatnonzero(np.diff(rich) > TEXT_GAP * n)
     bounds = np.concatenate([[0], gaps + 1, [len(rich)]])
     runs = [(int(rich[a]), int(rich[b - 1]) + 1) for a, b in zip(bounds[:-1], bounds[1:])]
     main = max(runs, key=lambda run: run[1] - run[0])
-    if main[0] > 0 and main[1] < n and all(
-            run == main or run[1] - run[0] <= TEXT_BAND * n for run in runs):
+    if not (main[0] > 0 and main[1] < n and all(
+            run == main or run[1] - run[0] <= TEXT_BAND * n for run in runs)):
+        return start, end
+    if detail is None:
         return main
-    return start, end
+    def parts(a: tuple[int, int], b: tuple[int, int]) -> bool:
+        """Whether a solid stretch of TEXT_GAP or more lies between two runs."""
+        return longest_run(detail[a[1]:b[0]] <= SOLID_GAP * reference) >= TEXT_GAP * n
+
+    # Outward from the footage, bands parted by a textured gap are footage too.
+    first = last = runs.index(main)
+    while first > 0 and not parts(runs[first - 1], runs[first]):
+        first -= 1
+    while last + 1 < len(runs) and not parts(runs[last], runs[last + 1]):
+        last += 1
+    return runs[first][0], runs[last][1]
+
+
+def longest_run(flags: np.ndarray) -> int:
+    """The length of the longest run of true values."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    changes = np.flatnonzero(np.diff(padded))
+    return int((changes[1::2] - changes[::2]).max()) if len(changes) else 0
 
 
 def _step_from_flat(detail: np.ndarray, reference: float) -> int:

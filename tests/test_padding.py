@@ -90,3 +90,24 @@ def test_a_border_under_a_ticker_is_closed_where_the_footage_meets_a_plain_wall(
     assert abs(box.x1 - (SIZE - cols) / SIZE) <= 1.5 / SIZE, box
     assert abs(box.x0 - cols / SIZE) <= 1.5 / SIZE and abs(box.y0 - rows / SIZE) <= 1.5 / SIZE
     assert abs(box.y1 - (SIZE - rows) / SIZE) <= 1.5 / SIZE, box
+
+
+def test_a_band_beside_the_footage_is_a_title_only_across_a_solid_gap():
+    """The squeezeback: footage shrunk into the right of a solid panel that
+    carries a title. At the footage's left edge a door, then a plain wall
+    (0.07 of the footage's detail, under the 0.10 that counts as footage), then
+    the rest of the office. The title, across the solid panel, is left out of
+    the box; the door, across the faint wall only, is footage."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for _ in range(12):
+        noise = cv2.GaussianBlur(rng.uniform(0, 255, (SIZE, SIZE)).astype(np.float32), (0, 0), 1)
+        picture = cv2.normalize(noise, None, 0, 255, cv2.NORM_MINMAX)
+        frame = np.full((SIZE, SIZE), 60, np.float32)  # the panel
+        frame[14:206, 104:248] = picture[14:206, 104:248]
+        frame[14:206, 131:150] = 64 + rng.normal(0, 0.6, (192, 19))  # the wall
+        frame[20:40, 8:32] = picture[20:40, 8:32]  # the title
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    box = content_box(frames, 16 / 9)
+    assert abs(box.x0 - 104 / SIZE) <= 1.5 / SIZE, box
+    assert abs(box.x1 - 248 / SIZE) <= 1.5 / SIZE, box
