@@ -36,7 +36,7 @@ LINE_ROWS = 3  # of 256: thinner runs of detail on padding are drawn lines
 # A title beside the footage sits on a solid panel or bars (the squeezeback's
 # "LIVE"), and a solid stretch of TEXT_GAP or more parts it from the footage; a
 # band parted from the footage by a faintly textured gap only (a plain wall:
-# 0.04-0.09 of the footage's detail) is footage, a dark door at its edge.
+# 0.04-0.09 of the footage's detail) is footage: a door at the office's edge.
 SOLID_GAP = 0.02
 
 
