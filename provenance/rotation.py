@@ -28,6 +28,11 @@ WEDGE_DETAIL = 1024  # ...and of the one the wedges' shape is drawn on
 MIN_FOOTAGE_IOU = 0.9
 FOOTAGE_CANVAS = 512
 CENTRED = 0.03  # bars frame footage evenly: the box's sides this close
+# ...and are this wide at least on one axis. Footage that fills its frame fits a
+# centred box at any turn (rounded or vignetted corners are flat, the rest is
+# footage), so the fit tells nothing there: such a picture took a turn of 20.5
+# degrees.
+MIN_BARS = 0.03
 
 
 def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
@@ -72,10 +77,10 @@ def _fit_footage(flat: np.ndarray, aspect: float) -> tuple[float, tuple[float, f
     # The turn is sought on a small canvas, then refined on a larger one.
     coarse = np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + 0.01, 0.5)
     best = max(coarse, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS // 4)[0])
-    fine = np.arange(best - 0.5, best + 0.51, 0.05)
+    fine = np.arange(max(best - 0.5, -MAX_TURN_DEG), min(best + 0.5, MAX_TURN_DEG) + 0.01, 0.05)
     best = max(fine, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS)[0])
     iou, margins = _upright(flat, aspect, best, FOOTAGE_CANVAS)
-    if abs(best) < MIN_TURN_DEG or iou < MIN_FOOTAGE_IOU:
+    if abs(best) < MIN_TURN_DEG or iou < MIN_FOOTAGE_IOU or max(margins) < MIN_BARS:
         return None
     return float(best), margins
 

@@ -50,3 +50,20 @@ def test_turned_full_frame_gives_the_turn_and_the_whole_picture():
 @pytest.mark.parametrize("bars", [0.0, 0.15])
 def test_upright_footage_is_not_taken_for_turned(bars):
     assert rotation_of(_frames(0.0, bars=bars), ASPECT) is None
+
+
+@pytest.mark.parametrize("radius", [12, 40])
+def test_footage_with_rounded_corners_is_not_taken_for_turned(radius):
+    """Flat black corners (a phone's rounded screen, a vignette) and footage
+    everywhere else: upright, and no bars to set upright."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for _ in range(4):
+        picture = cv2.GaussianBlur(rng.integers(40, 220, (HEIGHT, WIDTH), np.uint8), (0, 0), 3)
+        picture = cv2.normalize(picture, None, 40, 220, cv2.NORM_MINMAX)
+        corners = np.zeros_like(picture)
+        for x, y in ((0, 0), (WIDTH - 1, 0), (0, HEIGHT - 1), (WIDTH - 1, HEIGHT - 1)):
+            cv2.circle(corners, (x, y), radius, 255, -1)
+        picture[corners > 0] = 0
+        frames.append(cv2.resize(picture, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA))
+    assert rotation_of(frames, ASPECT) is None
