@@ -114,8 +114,9 @@ def _flat_margins(detail: np.ndarray) -> tuple[float, float]:
     line left out as in content_span."""
     n = len(detail)
     flat = detail <= PADDING_DETAIL_RATIO * float(np.percentile(detail, 90))
-    lead = int(np.argmin(flat)) if not flat.all() else 0
-    trail = int(np.argmin(flat[::-1])) if not flat.all() else 0
+    if flat.all():
+        return 0.0, 1.0
+    lead, trail = int(np.argmin(flat)), int(np.argmin(flat[::-1]))
     start = lead + 1 if lead else 0
     end = n - trail - 1 if trail else n
     return round(start / n, 3), round(end / n, 3)
@@ -343,6 +344,7 @@ def _without_text_on_fill(rich: np.ndarray, start: int, end: int, n: int,
         return start, end
     if detail is None:
         return main
+
     def parts(a: tuple[int, int], b: tuple[int, int]) -> bool:
         """Whether a solid stretch of TEXT_GAP or more lies between two runs."""
         return longest_run(detail[a[1]:b[0]] <= SOLID_GAP * reference) >= TEXT_GAP * n

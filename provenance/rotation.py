@@ -46,26 +46,26 @@ def rotation_of(frames: list[np.ndarray], aspect: float) -> Rotation | None:
     wedges = (np.abs(stack - fill) <= FILL_TOLERANCE).all(axis=0)
     if not all(wedges[y, x] for y in (0, -1) for x in (0, -1)):
         return None
-    return _turned_frame(wedges, aspect) or _turned_footage(wedges, aspect)
-
-
-def _turned_frame(wedges: np.ndarray, aspect: float) -> Rotation | None:
-    """The whole frame's picture turned: four wedges of fill in the corners."""
     # Compression rings along the wedges' edges, so the flat pixels stop short of
     # the true edge and the same mask grown a pixel overshoots it: the angles
     # fitted to each fall ~0.3 degree either side, and their mean is taken.
     grown = cv2.dilate(wedges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    fits = [_fit_turn(mask, aspect) for mask in (wedges, grown)]
+    masks = (wedges, grown)
+    return _turned_frame(masks, aspect) or _turned_footage(masks, aspect)
+
+
+def _turned_frame(masks: tuple[np.ndarray, ...], aspect: float) -> Rotation | None:
+    """The whole frame's picture turned: four wedges of fill in the corners."""
+    fits = [_fit_turn(mask, aspect) for mask in masks]
     if any(f is None for f in fits):
         return None
     return Rotation(round(float(np.mean(fits)), 2), round(aspect, 4))
 
 
-def _turned_footage(wedges: np.ndarray, aspect: float) -> Rotation | None:
+def _turned_footage(masks: tuple[np.ndarray, ...], aspect: float) -> Rotation | None:
     """Footage inside bars turned with them: the turn that sets the footage
     upright as a centred box, and that box."""
-    grown = cv2.dilate(wedges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    fits = [_fit_footage(mask, aspect) for mask in (wedges, grown)]
+    fits = [_fit_footage(mask, aspect) for mask in masks]
     if any(f is None for f in fits):
         return None
     degrees = round(float(np.mean([f[0] for f in fits])), 2)
@@ -75,23 +75,29 @@ def _turned_footage(wedges: np.ndarray, aspect: float) -> Rotation | None:
 
 def _fit_footage(flat: np.ndarray, aspect: float) -> tuple[float, tuple[float, float]] | None:
     # The turn is sought on a small canvas, then refined on a larger one.
+    small, large = (_footage_canvas(flat, aspect, side)
+                    for side in (FOOTAGE_CANVAS // 4, FOOTAGE_CANVAS))
     coarse = np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + 0.01, 0.5)
-    best = max(coarse, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS // 4)[0])
+    best = max(coarse, key=lambda d: _upright(small, d)[0])
     fine = np.arange(max(best - 0.5, -MAX_TURN_DEG), min(best + 0.5, MAX_TURN_DEG) + 0.01, 0.05)
-    best = max(fine, key=lambda d: _upright(flat, aspect, d, FOOTAGE_CANVAS)[0])
-    iou, margins = _upright(flat, aspect, best, FOOTAGE_CANVAS)
+    best = max(fine, key=lambda d: _upright(large, d)[0])
+    iou, margins = _upright(large, best)
     if abs(best) < MIN_TURN_DEG or iou < MIN_FOOTAGE_IOU or max(margins) < MIN_BARS:
         return None
     return float(best), margins
 
 
-def _upright(flat: np.ndarray, aspect: float, degrees: float, side: int
-             ) -> tuple[float, tuple[float, float]]:
+def _footage_canvas(flat: np.ndarray, aspect: float, side: int) -> np.ndarray:
+    """The pixels not flat, on a true-shape canvas of longer side ``side``."""
+    w, h = _canvas(aspect, side)
+    return (cv2.resize((~flat).astype(np.uint8) * 255, (w, h),
+                       interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
+
+
+def _upright(footage: np.ndarray, degrees: float) -> tuple[float, tuple[float, float]]:
     """How well the footage turned back ``degrees`` fills a centred box (IoU,
     0 if no centred box), and the box's margins (left/right, top/bottom)."""
-    w, h = _canvas(aspect, side)
-    footage = (cv2.resize((~flat).astype(np.uint8) * 255, (w, h),
-                          interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
+    h, w = footage.shape
     frame = np.ones_like(footage)
     back = _turn(footage, -degrees, cv2.INTER_NEAREST).astype(bool)
     seen = _turn(frame, -degrees, cv2.INTER_NEAREST).astype(bool)

@@ -14,6 +14,12 @@ WIDTH, HEIGHT = 640, 360
 TURN_TOLERANCE = 0.4  # degrees; PDQ forgives about half a degree
 
 
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    """Smooth random footage, grey 40-220: nothing in it is flat."""
+    picture = cv2.GaussianBlur(rng.integers(40, 220, (HEIGHT, WIDTH), np.uint8), (0, 0), 3)
+    return cv2.normalize(picture, None, 40, 220, cv2.NORM_MINMAX)
+
+
 def _frames(degrees: float, bars: float, count: int = 4) -> list[np.ndarray]:
     """``count`` frames of textured footage, pillarboxed with black bars each
     ``bars`` of the width, turned ``degrees`` clockwise with them inside the
@@ -21,8 +27,7 @@ def _frames(degrees: float, bars: float, count: int = 4) -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     frames = []
     for _ in range(count):
-        picture = cv2.GaussianBlur(rng.integers(40, 220, (HEIGHT, WIDTH), np.uint8), (0, 0), 3)
-        picture = cv2.normalize(picture, None, 40, 220, cv2.NORM_MINMAX)
+        picture = _texture(rng)
         margin = round(WIDTH * bars)
         picture[:, :margin] = 0
         picture[:, WIDTH - margin:] = 0
@@ -59,8 +64,7 @@ def test_footage_with_rounded_corners_is_not_taken_for_turned(radius):
     rng = np.random.default_rng(7)
     frames = []
     for _ in range(4):
-        picture = cv2.GaussianBlur(rng.integers(40, 220, (HEIGHT, WIDTH), np.uint8), (0, 0), 3)
-        picture = cv2.normalize(picture, None, 40, 220, cv2.NORM_MINMAX)
+        picture = _texture(rng)
         corners = np.zeros_like(picture)
         for x, y in ((0, 0), (WIDTH - 1, 0), (0, HEIGHT - 1), (WIDTH - 1, HEIGHT - 1)):
             cv2.circle(corners, (x, y), radius, 255, -1)
