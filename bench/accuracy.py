@@ -334,7 +334,7 @@ def render_table(tools: list[str], rows: list[tuple[str, str, dict]], neg_rows, 
             line += f" {pct(s['recall'])} {pct(s['r1'])} {s['fp']:3d} {f2(s['iou'])}"
             if t == "provenance":
                 line += f" {f2(s['qiou'])}"
-            line += f" {s['s_per_q']:4.2f} |"
+            line += f" {f2(s['s_per_q'])} |"
         lines.append(line)
     lines.append("-" * len(head2))
     lines.append(f"{'NEGATIVES':24}{'n':>4} |" + "".join(
@@ -345,7 +345,7 @@ def render_table(tools: list[str], rows: list[tuple[str, str, dict]], neg_rows, 
         for t in tools:
             s = per[t]
             w = 36 if t == "provenance" else 28
-            cell = f" FP {s['fp']:3d} ({100 * s['fp'] / max(n, 1):4.1f} %)  s/q {s['s_per_q']:4.2f}"
+            cell = f" FP {s['fp']:3d} ({100 * s['fp'] / max(n, 1):4.1f} %)  s/q {f2(s['s_per_q'])}"
             line += f"{cell:<{w}}|"
         lines.append(line)
     return "\n".join(lines)
@@ -368,7 +368,7 @@ def markdown_table(tools, rows, neg_rows, names) -> str:
             cells += [pct(s["recall"]).strip() + "%", pct(s["r1"]).strip() + "%", str(s["fp"]),
                       f2(s["iou"]).strip()]
             if t == "provenance":
-                cells += [f"{s['s_per_q']:.2f}"]
+                cells += [f2(s["s_per_q"]).strip()]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "| negatives | n | " + " | ".join(f"{names[t]} FP" for t in tools) + " |",
             "|---|---|" + "---|" * len(tools)]

@@ -391,6 +391,67 @@ def t_news(r: Ref, fillers):
             (a, min(d, a + length)), (0.0, length))
 
 
+def t_phone_screen(r: Ref, fillers):
+    """A phone's screen recording of the clip playing in a vertical video app:
+    the footage fitted to the screen's width (a vertical clip fills it), a status
+    bar, the app's buttons down the right and the poster's name, caption and
+    progress bar along the bottom, over the footage where they meet it; the
+    recorder's own colour and 30 fps."""
+    d = r.media.duration
+    W, H = OUT
+    icon, gap, x = even(W * 0.1), even(H * 0.085), even(W * 0.86)
+    buttons = [f"drawbox=x={x}:y={even(H * 0.5) + i * gap}:w={icon}:h={icon}"
+               f":color=white@0.9:t=fill" for i in range(3)]
+    counts = [_text(c, f"{x}+({icon}-tw)/2", f"{even(H * 0.5) + i * gap + icon + 2}",
+                    H * 0.018, border=1) for i, c in enumerate(("48.2K", "1204", "Share"))]
+    fc = (f"[0:v]scale={W}:{H}:force_original_aspect_ratio=decrease,setsar=1,"
+          f"pad={W}:{H}:(ow-iw)/2:(oh-ih)/2:color=black,"
+          "eq=gamma=1.06:saturation=1.1,fps=30,"
+          f"drawbox=x=0:y=0:w={W}:h={even(H * 0.04)}:color=black:t=fill,"
+          + _text("9.41", "w*0.06", f"{H * 0.02}-th/2", H * 0.022, border=0) + ","
+          f"drawbox=x={even(W * 0.86)}:y={even(H * 0.012)}:w={even(W * 0.07)}"
+          f":h={even(H * 0.016)}:color=white:t=2,"
+          + ",".join(buttons + counts) + ","
+          + _text("@clips.daily", "w*0.04", "h*0.86", H * 0.024, border=1) + ","
+          + _text("you need to see this #viral", "w*0.04", "h*0.895", H * 0.02, border=1)
+          + f",drawbox=x=0:y={H - 6}:w={W}:h=3:color=gray@0.8:t=fill,"
+          f"drawbox=x=0:y={H - 6}:w={even(W * 0.4)}:h=3:color=white:t=fill[out]")
+    return ([([], r.media)], ("fc", fc), "mp4", X264 + ["-crf", "26"], (0.0, d), (0.0, d))
+
+
+def t_desktop_screen(r: Ref, fillers):
+    """A desktop's screen recording of the clip playing in a web page: the
+    player (the footage fitted into a 16:9 box, black bars around it) on a light
+    page with a header and a column of other videos, the player's controls over
+    the bottom of the footage and the mouse pointer on it; 30 fps."""
+    d = r.media.duration
+    W, H = 1280, 720
+    pw, ph = even(W * 0.62), even(W * 0.62 * 9 / 16)
+    px, py = even(W * 0.05), even(H * 0.13)
+    side = [f"drawbox=x={even(W * 0.71)}:y={even(H * (0.13 + 0.2 * i))}:w={even(W * 0.11)}"
+            f":h={even(H * 0.14)}:color=0x9a9a9a:t=fill" for i in range(4)]
+    lines = [f"drawbox=x={even(W * 0.83)}:y={even(H * (0.14 + 0.2 * i))}:w={even(W * 0.12)}"
+             f":h={even(H * 0.02)}:color=0x606060:t=fill" for i in range(4)]
+    bar = ph // 9
+    fc = (f"[0:v]scale={pw}:{ph}:force_original_aspect_ratio=decrease,setsar=1,"
+          f"pad={pw}:{ph}:(ow-iw)/2:(oh-ih)/2:color=black[fg];"
+          f"color=c=0xf4f4f4:s={W}x{H}:d={d}:r=30[bg];"
+          f"[bg][fg]overlay={px}:{py}:shortest=1,"
+          f"drawbox=x=0:y=0:w={W}:h={even(H * 0.08)}:color=0x202a44:t=fill,"
+          + _text("VideoShare", "w*0.03", f"{H * 0.04}-th/2", H * 0.035, border=0) + ","
+          + ",".join(side + lines) + ","
+          f"drawbox=x={px}:y={py + ph - bar}:w={pw}:h={bar}:color=black@0.55:t=fill,"
+          f"drawbox=x={px + 10}:y={py + ph - bar}:w={pw - 20}:h=4:color=red:t=fill,"
+          f"drawbox=x={px + 14}:y={py + ph - bar + 14}:w={bar // 2}:h={bar // 2}"
+          f":color=white:t=fill,"
+          + _text("0.07 / 0.30", f"{px + 24 + bar // 2}", f"{py + ph - bar + 12}", bar * 0.4,
+                  border=0) + ","
+          f"drawbox=x={px + pw * 2 // 3}:y={py + ph // 3}:w=10:h=16:color=white:t=fill,"
+          + _text("Clip shared by a reader", f"{px}", f"{py + ph + 16}", H * 0.035, "black", 0)
+          + "[out]")
+    return ([([], r.media)], ("fc", fc), "mp4", X264 + ["-crf", "26"], (0.0, d), (0.0, d))
+
+
 def _blur(r: Ref, k: float):
     return _plain(r, f"gblur=sigma={max(1.0, r.media.width * k):.2f}")
 
@@ -461,9 +522,12 @@ TRANSFORMS: dict[str, tuple[str, object]] = {
     # combos
     "combo_tiktok": ("combo", t_tiktok),
     "combo_news": ("combo", t_news),
+    # screen recordings (not among the issue's families: its own row)
+    "screen_phone": ("screen", t_phone_screen),
+    "screen_desktop": ("screen", t_desktop_screen),
 }
 FAMILIES = ["encode", "photometric", "overlay", "geometry", "temporal", "composite", "combo",
-            "natural"]
+            "screen", "natural"]
 
 # Light repost edits of never-indexed footage (negatives).
 NEG_EDITS = {

@@ -156,6 +156,11 @@ def blurred_fill_band(frames: list[np.ndarray]) -> Box | None:
     when no band explains the fill."""
     picks = [frames[i].astype(np.float32) for i in
              np.linspace(0, len(frames) - 1, min(FILL_FIT_FRAMES, len(frames))).astype(int)]
+    # The fit magnifies a band to the frame's other side: it takes a square frame,
+    # as decoded; a part of one (a side of a split screen) is squashed square too.
+    size = max(picks[0].shape)
+    if picks[0].shape != (size, size):
+        picks = [cv2.resize(p, (size, size), interpolation=cv2.INTER_AREA) for p in picks]
     found = []
     for transpose in (False, True):
         fitted = _fill_band_rows([p.T for p in picks] if transpose else picks)

@@ -41,6 +41,19 @@ def test_footage_on_a_blurred_copy_of_itself_is_found_to_the_row():
     assert sideways is not None and abs(sideways.x0 - band.y0) <= 1 / SIZE
 
 
+def test_blurred_fill_is_found_in_a_part_of_a_frame_that_is_not_square():
+    """A side of a split screen is cropped from the square decoded frame; the
+    fill's fit magnifies a band to the other side's length, and raised a
+    ValueError on such a part (a phone's screen recording of a split layout)."""
+    rng = np.random.default_rng(7)
+    frames = [_on_blurred_copy(p, sigma=3.0) for p in _footage(rng, 16, 80)]
+    part = [cv2.resize(f, (168, SIZE), interpolation=cv2.INTER_AREA) for f in frames]
+    band = blurred_fill_band(part)
+    assert band is not None
+    assert abs(band.y0 - 88 / SIZE) <= 1.5 / SIZE and abs(band.y1 - 168 / SIZE) <= 1.5 / SIZE
+    assert content_box(part, 168 / SIZE) == band
+
+
 def test_a_plain_wall_shaded_towards_the_edges_is_not_fill():
     """A woman before a softly lit wall, cropped and captioned (samples/README.md):
     the wall's shading is also predicted by the picture's middle enlarged and
