@@ -530,9 +530,11 @@ def main(argv: list[str] | None = None) -> int:
 
     table = render_table(tools, rows, neg_rows, names)
     fails = failures(queries, outs["provenance"], prod)
+    # A subset (--only) never replaces the latest full or quick results.
+    mode = "only" if args.only else "quick" if args.quick else "full"
     total = time.perf_counter() - t_all
     print()
-    print(f"provenance accuracy benchmark ({'quick' if args.quick else 'full'}): "
+    print(f"provenance accuracy benchmark ({mode}{': ' + args.only if args.only else ''}): "
           f"{len(refs)} references indexed, {len(pos)} positive and {len(neg)} negative queries")
     print(f"product {pinfo['version']} key {pinfo['key']} (sources {pinfo['sources']}), "
           f"{pinfo['settings']['hash_algorithm']}, threshold {pinfo['threshold']}")
@@ -574,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     rdir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data = {
-        "mode": "quick" if args.quick else "full", "created": stamp, "seconds": round(total, 1),
+        "mode": mode, "only": args.only or None, "created": stamp, "seconds": round(total, 1),
         "product": pinfo, "anchors": {**anchor_info, "vpdq": vpdq_why or "ran",
                                       "vpdq_rule": anchors.RULES[anchors.HEADLINE_RULE]},
         "references": {r.id: {"corpus_file": r.corpus_file, "group": r.group,

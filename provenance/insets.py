@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .padding import content_box, longest_run
-from .views import BOX_FRAMES, FULL, Box
+from .views import BOX_FRAMES, FULL, SAME_BOX, Box
 
 # Picture-in-picture, split screens and footage shown small on other footage
 # put two unrelated pictures side by side. Along the seam, neighbouring pixels
@@ -57,6 +57,32 @@ CAMERA_SHAPES = (16 / 9, 4 / 3, 3 / 2, 1.0, 3 / 4, 9 / 16)
 SHAPE_TOLERANCE = 0.02
 SHAPED_SPLIT_SUPPORT = 0.7
 MIN_SPLIT_SHARE = 0.3
+# A screen recording plays the footage in an app or a web page, whose buttons,
+# captions, status bar and page are drawn, not filmed. The footage is the one
+# picture that moves: the smallest box between seam lines around nearly all that
+# moves (a pointer or a progress bar may move outside it) is proposed first, and
+# on top of the MAX_PROPOSALS insets.
+# A still camera's footage moves only in part (a signer in an office), so a box
+# also needs dead pixels just beyond each of its sides: drawn graphics never
+# change at all, while filmed ones flicker a little even when still (a signer's
+# office: a fifth of its pixels spread over 0.5 grey levels in 10 frames; the
+# app's bars and buttons, none).
+MOVING_OUTSIDE = 0.03  # of the moving pixels
+MIN_MOVING = 0.01  # of the picture: less is a still picture
+LIVE_SPREAD = 0.5  # grey levels over the opening frames
+# Pixels beyond a side (and within it) that are judged: the first two share the
+# footage's pixels in the scaling and flicker with it. Blocks of the encoding
+# reach further on small sources (a still picture below an inset from a 480-row
+# source: live up to 3 pixels beyond it), and such a box is then not found: the
+# insets closed by seams are still proposed after it.
+DEAD_BAND = (2, 5)
+# A side is taken where the share of live pixels beyond it is at most
+# MAX_LIVE_BEYOND and half of that within it. Where a box cuts through a still
+# camera's footage (a signer's office, beside an app's buttons), 12-32 % beyond.
+MAX_LIVE_BEYOND = 0.1
+LIVE_DROP = 0.5
+BORDER_LINE = 3  # pixels (1 %): a line this close to the picture's border is the border's
+
 SPLIT_PADDING_FRAMES = 60  # the frames each side's own padding is judged on
 CENTRED_BARS = 0.01  # of the picture: bars this close to one width are centred
 DARK_BARS = 40.0  # grey level: bars are black, or near it after encoding
@@ -70,7 +96,8 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     chosen = _halves(aspect, footage)
     if len(frames) < 6:
         return chosen
-    seams_h, seams_v = _seams(np.stack(frames[:BOX_FRAMES]).astype(np.float32))
+    stack = np.stack(frames[:BOX_FRAMES]).astype(np.float32)
+    seams_h, seams_v = _seams(stack)
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
     cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
@@ -94,7 +121,71 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
             break
         if all(_overlap(box, other) < 0.8 for other in chosen):
             chosen.append(box)
+    # Proposed first and beyond MAX_PROPOSALS, pushing no inset out: a side of
+    # it whose dead pixels begin further out (encoding blocks of a small source)
+    # takes the box to the next line, and the inset closed by seams is kept.
+    screen = _moving_picture(rows, cols, stack.std(axis=0), footage, aspect)
+    if screen is not None and screen not in chosen:
+        chosen.insert(0, screen)
     return chosen
+
+
+def _moving_picture(rows: list[int], cols: list[int], spread: np.ndarray, footage: Box,
+                   aspect: float | None) -> Box | None:
+    """The one moving picture in a drawn one: footage played in an app or a web
+    page and screen-recorded. The smallest box between seam lines that holds all
+    but MOVING_OUTSIDE of the moving pixels and has dead pixels beyond each side
+    that is not the picture's border (the seams themselves are not asked for: a
+    still camera's footage meets a black bar with hardly a step where it is
+    dark); None when that is the footage's box already, or there is none."""
+    h, w = spread.shape
+    moving = cv2.integral((spread > MOVING_STD).astype(np.uint8))
+    live = cv2.integral((spread > LIVE_SPREAD).astype(np.uint8))
+    total = int(moving[h, w])
+    if total < MIN_MOVING * h * w:
+        return None
+
+    def count(table: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> tuple[int, int]:
+        """(pixels set, pixels) in the rows and columns given, clipped to the picture."""
+        y0, y1, x0, x1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+        if y1 <= y0 or x1 <= x0:
+            return 0, 0
+        return int(table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]), \
+            (y1 - y0) * (x1 - x0)
+
+    def dead_beyond(side: str, y0: int, y1: int, x0: int, x1: int) -> bool:
+        """Whether the pixels DEAD_BAND beyond one side are dead, and at most half
+        as live as those as far within it."""
+        def band(a: int, b: int) -> tuple[int, int, int, int]:
+            """Rows and columns a to b pixels beyond the side (inside it if negative)."""
+            return {"top": (y0 - b, y0 - a, x0, x1), "bottom": (y1 + a, y1 + b, x0, x1),
+                    "left": (y0, y1, x0 - b, x0 - a), "right": (y0, y1, x1 + a, x1 + b)}[side]
+
+        near, far = DEAD_BAND
+        out, out_area = count(live, *band(near, far))
+        inn, inn_area = count(live, *band(-far, -near))
+        return out_area > 0 and out / out_area <= min(MAX_LIVE_BEYOND, LIVE_DROP * inn / inn_area)
+
+    best: Box | None = None
+    edges_y = [0] + [r + 1 for r in rows if BORDER_LINE < r + 1 < h - BORDER_LINE] + [h]
+    edges_x = [0] + [c + 1 for c in cols if BORDER_LINE < c + 1 < w - BORDER_LINE] + [w]
+    for i, y0 in enumerate(edges_y):
+        for y1 in edges_y[i + 1:]:
+            for j, x0 in enumerate(edges_x):
+                for x1 in edges_x[j + 1:]:
+                    box = Box(x0 / w, y0 / h, x1 / w, y1 / h)
+                    if (not _plausible(box, aspect) or (best is not None and box.area >= best.area)
+                            or count(moving, y0, y1, x0, x1)[0] < (1 - MOVING_OUTSIDE) * total):
+                        continue
+                    inner = {"top": y0 > 0, "bottom": y1 < h, "left": x0 > 0, "right": x1 < w}
+                    if all(dead_beyond(side, y0, y1, x0, x1) for side, is_inner in inner.items()
+                           if is_inner):
+                        best = box
+    if best is None or all(abs(a - b) <= SAME_BOX for a, b in zip(
+            (best.x0, best.y0, best.x1, best.y1),
+            (footage.x0, footage.y0, footage.x1, footage.y1))):
+        return None
+    return best
 
 
 def _halves(aspect: float | None, footage: Box) -> list[Box]:
@@ -297,11 +388,7 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right, picture_aspect: fl
               (right + 1) / w, (bottom + 1) / h)
     inner = [v != edge for v, edge in ((top, 0), (bottom, h - 1), (left, 0), (right, w - 1))]
     inner_sides = sum(inner)
-    if inner_sides == 0 or not 0.04 <= box.area <= 0.85:
-        return None
-    # The shape shown, not the shape in the squashed frame: a 2.39:1 clip atop a
-    # 9:16 reaction is 4.3 times as wide as tall in the frame.
-    if not 0.3 <= box.shape(picture_aspect or 1.0) <= 3.5:
+    if inner_sides == 0 or not _plausible(box, picture_aspect):
         return None
     supports = [_side_support(strong_h, top, left, right), _side_support(strong_h, bottom, left, right),
                 _side_support(strong_v.T, left, top, bottom), _side_support(strong_v.T, right, top, bottom)]
@@ -312,6 +399,13 @@ def _closed_box(strong_h, strong_v, top, bottom, left, right, picture_aspect: fl
     # must outrank the half-pictures either seam cuts off.
     seams = [support for support, is_inner in zip(supports, inner) if is_inner]
     return float(np.mean(seams)) + 0.1 * inner_sides, box
+
+
+def _plausible(box: Box, picture_aspect: float | None) -> bool:
+    """Whether a box is of a size and shape an inset has: judged on the shape
+    shown, not the shape in the squashed frame (a 2.39:1 clip atop a 9:16
+    reaction is 4.3 times as wide as tall in the frame)."""
+    return 0.04 <= box.area <= 0.85 and 0.3 <= box.shape(picture_aspect or 1.0) <= 3.5
 
 
 def _overlap(a: Box, b: Box) -> float:

@@ -347,7 +347,8 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
         found.append(Relation(
             "inside_other_footage",
             f"matched only inside the query's region x {b.x0:.2f}-{b.x1:.2f}, y {b.y0:.2f}-{b.y1:.2f}"
-            f" ({b.area:.0%} of the picture): an inset or split screen", b.area))
+            f" ({b.area:.0%} of the picture): an inset, a split screen or a screen recording",
+            b.area))
     qw, qh = query_shape
     rw, rh = reference_shape
     if qw and qh and rw and rh:

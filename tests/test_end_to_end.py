@@ -319,6 +319,55 @@ def test_still_camera_clip_shown_small_on_a_still_picture_is_found(indexed, tmp_
     assert "mirrored" in relations and 0.09 < relations["inside_other_footage"] < 0.16, relations
 
 
+def _page_recording(sample: str, target) -> str:
+    """A desktop's screen recording of ``sample`` playing in a web page: a 16:9
+    player off the page's centre (black bars beside 4:3 footage), its controls
+    over the bottom of the footage and a pointer on it, a header, a column of
+    other videos' thumbnails and a title line under the player; 30 fps."""
+    boxes = ["0:0:1280:58:0x202a44", "64:491:794:49:black@0.55", "74:491:774:4:red",
+             "593:242:10:16:white", "64:556:420:20:0x303030"]
+    boxes += [f"910:{94 + 144 * i}:140:100:0x9a9a9a" for i in range(4)]
+    boxes += [f"1062:{100 + 144 * i}:150:14:0x606060" for i in range(4)]
+    drawn = ",".join("drawbox=x={}:y={}:w={}:h={}:color={}:t=fill".format(*b.split(":"))
+                     for b in boxes)
+    return str(ffmpeg_cut(SAMPLES / sample, target, extra=[
+        "-filter_complex",
+        "[0:v]scale=794:446:force_original_aspect_ratio=decrease,setsar=1,"
+        "pad=794:446:(ow-iw)/2:(oh-ih)/2[fg];color=c=0xf4f4f4:s=1280x720:r=30[bg];"
+        f"[bg][fg]overlay=64:92:shortest=1,{drawn}"]))
+
+
+def _app_recording(sample: str, target) -> str:
+    """A phone's screen recording of ``sample`` playing in a vertical video app:
+    the footage across the screen's width, a status bar, the app's buttons down
+    the right over the footage's edge and below it, the poster's name and caption
+    and a progress bar along the bottom; 30 fps."""
+    boxes = ["0:0:540:38:black", "464:12:38:16:white", "20:826:170:20:white",
+             "20:860:300:14:0xdddddd", "0:954:540:3:gray", "0:954:216:3:white"]
+    boxes += [f"464:{480 + 82 * i}:54:54:white@0.9" for i in range(3)]
+    drawn = ",".join("drawbox=x={}:y={}:w={}:h={}:color={}:t=fill".format(*b.split(":"))
+                     for b in boxes)
+    return str(ffmpeg_cut(SAMPLES / sample, target, extra=[
+        "-vf", "scale=540:960:force_original_aspect_ratio=decrease,setsar=1,"
+               f"pad=540:960:(ow-iw)/2:(oh-ih)/2,eq=gamma=1.06,fps=30,{drawn}"]))
+
+
+@pytest.mark.parametrize("record, sample", [(_page_recording, "big-buck-bunny.mp4"),
+                                            (_page_recording, "his-girl-friday.mp4"),
+                                            (_app_recording, "his-girl-friday.mp4")])
+def test_screen_recording_of_a_clip_playing_in_a_page_or_an_app_is_found(indexed, tmp_path,
+                                                                         record, sample):
+    """The footage is the one picture that moves in a drawn one; its box is closed
+    where drawn pixels, which never change, begin. A still two-shot moves only in
+    part, and the app's buttons over its edge do not cut the box short there."""
+    _, env = indexed
+    report = check_json(env, record(sample, tmp_path / "recording.mp4"))
+    match, relations = sole_match(report, sample)
+    assert "inside_other_footage" in relations, relations
+    start, end = match["reference_segment"]
+    assert start <= 0.5 and end >= 5.5, match["reference_segment"]
+
+
 @pytest.mark.parametrize("letterboxed", [False, True])
 def test_split_screen_of_two_indexed_clips_lists_both_each_in_its_half(indexed, tmp_path,
                                                                       letterboxed):

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from provenance.insets import _centred, _lines, _seams, _split, region_proposals
+from provenance.insets import _centred, _lines, _moving_picture, _seams, _split, region_proposals
+from provenance.padding import content_box
 from provenance.views import Box
 
 STILL = [np.full((256, 256), 128, np.uint8)] * 8  # nothing for the seam finder
@@ -132,3 +133,47 @@ def test_a_faint_seam_is_a_split_where_it_cuts_off_a_camera_shape(seam, split):
     top, bottom = sides
     assert top.y1 == bottom.y0 == pytest.approx(seam / 256, abs=1.5 / 256)
     assert (top.x0, top.y0, top.x1, bottom.y1) == (0, 0, 1, 1)
+
+
+def _drawn_page(footage: list[np.ndarray], box: tuple[int, int, int, int],
+                film_noise: float = 0.0) -> list[np.ndarray]:
+    """``footage`` shown at ``box`` (top, bottom, left, right) of a flat page
+    with a column of thumbnails beside it, taller than the footage, and a button
+    over the footage's right edge.
+    With ``film_noise`` the page is a filmed still picture instead: it flickers
+    by that many grey levels."""
+    top, bottom, left, right = box
+    page = np.full((256, 256), 235, np.float32)
+    page[top - 20:bottom + 30, right + 16:250] = _moving_texture(9, 0, 1)[0][top - 20:bottom + 30,
+                                                                             right + 16:250]
+    rng = np.random.default_rng(4)
+    frames = []
+    for picture in footage:
+        frame = page + rng.normal(0, film_noise, page.shape)
+        frame[top:bottom, left:right] = picture[top:bottom, left:right]
+        frame[100:130, right - 12:right + 8] = 250
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames
+
+
+def test_the_one_moving_picture_on_a_drawn_page_is_proposed_first():
+    """A screen recording: footage playing off the page's centre, a column of
+    thumbnails beside it and a button over its right edge. The seam beside the
+    thumbnails splits the page, and that side was proposed in the footage's
+    place. Drawn pixels never change; the box is closed where they begin."""
+    frames = _drawn_page(_moving_texture(1, 5), (40, 170, 20, 180))
+    first = region_proposals(frames, 16 / 9, content_box(frames, 16 / 9))[0]
+    for got, want in zip((first.x0, first.y0, first.x1, first.y1), (20, 40, 180, 170)):
+        assert got == pytest.approx(want / 256, abs=1.5 / 256), first
+
+
+def test_a_moving_part_of_a_filmed_still_picture_is_not_taken_for_a_screen():
+    """The same layout filmed: the still part flickers (1 grey level), so
+    nothing beyond the moving part's sides is dead."""
+    lines, columns, box = [0, 39, 169, 255], [0, 19, 179, 255], (40, 170, 20, 180)
+    filmed = np.stack(_drawn_page(_moving_texture(1, 5), box, film_noise=1.0))
+    assert _moving_picture(lines, columns, filmed.astype(np.float32).std(axis=0), Box(),
+                           16 / 9) is None
+    drawn = np.stack(_drawn_page(_moving_texture(1, 5), box))
+    assert _moving_picture(lines, columns, drawn.astype(np.float32).std(axis=0), Box(),
+                           16 / 9) == Box(20 / 256, 40 / 256, 180 / 256, 170 / 256)
