@@ -1,7 +1,8 @@
-"""Insets: footage shown small on, or side by side with, other footage, proposed
-as rectangles closed by straight seams (or by seams symmetric about the centre),
-both sides of a seam across the whole picture, and the halves of a picture too
-wide or too tall to be one (``region_proposals``)."""
+"""Insets: footage shown small on, or side by side with, other footage, or played
+in an app or a web page and screen-recorded, proposed as rectangles closed by
+straight seams (or by seams symmetric about the centre), both sides of a seam
+across the whole picture, the halves of a picture too wide or too tall to be one,
+and the one moving picture in a drawn one (``region_proposals``)."""
 from __future__ import annotations
 
 import cv2
@@ -92,7 +93,8 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
                      footage: Box = FULL) -> list[Box]:
     """Up to MAX_PROPOSALS insets, best first, of pictures whose displayed
     width / height is ``aspect`` (the frames themselves are square) and whose
-    footage lies in ``footage`` (inside any padding)."""
+    footage lies in ``footage`` (inside any padding); before them, the one
+    moving picture in a drawn one, if there is one."""
     chosen = _halves(aspect, footage)
     if len(frames) < 6:
         return chosen
