@@ -139,13 +139,12 @@ def _drawn_page(footage: list[np.ndarray], box: tuple[int, int, int, int],
                 film_noise: float = 0.0) -> list[np.ndarray]:
     """``footage`` shown at ``box`` (top, bottom, left, right) of a flat page
     with a column of thumbnails beside it, taller than the footage, and a button
-    over the footage's right edge.
-    With ``film_noise`` the page is a filmed still picture instead: it flickers
-    by that many grey levels."""
+    over the footage's right edge. With ``film_noise`` the page is a filmed
+    still picture instead: it flickers by that many grey levels."""
     top, bottom, left, right = box
     page = np.full((256, 256), 235, np.float32)
-    page[top - 20:bottom + 30, right + 16:250] = _moving_texture(9, 0, 1)[0][top - 20:bottom + 30,
-                                                                             right + 16:250]
+    column = (slice(top - 20, bottom + 30), slice(right + 16, 250))
+    page[column] = _moving_texture(9, 0, 1)[0][column]
     rng = np.random.default_rng(4)
     frames = []
     for picture in footage:
