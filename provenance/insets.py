@@ -99,7 +99,8 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     if len(frames) < 6:
         return chosen
     stack = np.stack(frames[:BOX_FRAMES]).astype(np.float32)
-    seams_h, seams_v = _seams(stack)
+    spread = stack.std(axis=0)
+    seams_h, seams_v = _seams(stack, spread)
     h, w = seams_h.shape
     rows = sorted(set(_refined(seams_h, _lines(seams_h)) + [0, h - 1]))
     cols = sorted(set(_refined(seams_v.T, _lines(seams_v.T)) + [0, w - 1]))
@@ -126,7 +127,7 @@ def region_proposals(frames: list[np.ndarray], aspect: float | None = None,
     # Proposed first and beyond MAX_PROPOSALS, pushing no inset out: a side of
     # it whose dead pixels begin further out (encoding blocks of a small source)
     # takes the box to the next line, and the inset closed by seams is kept.
-    screen = _moving_picture(rows, cols, stack.std(axis=0), footage, aspect)
+    screen = _moving_picture(rows, cols, spread, footage, aspect)
     if screen is not None and screen not in chosen:
         chosen.insert(0, screen)
     return chosen
@@ -301,13 +302,16 @@ def _centred(rows: list[int], cols: list[int], h: int, w: int) -> Box | None:
     return Box(margin, margin, 1 - margin, 1 - margin)
 
 
-def _seams(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _seams(stack: np.ndarray, spread: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Masks of pixels where the picture below (first) or to the right (second)
     is another picture: it changes independently over time, or one side moves
     and the other never does, or, where neither moves, a sharp step stands
-    still between them."""
+    still between them. ``spread``: each pixel's standard deviation over the
+    stack, if the caller has it already."""
     centred = stack - stack.mean(axis=0)
-    spread = centred.std(axis=0)
+    if spread is None:
+        spread = centred.std(axis=0)
     live, moving = spread > STATIC_STD, spread > MOVING_STD
     z = centred / np.maximum(spread, 1e-3)
     median = np.median(stack, axis=0)
