@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   := .demo
 
-.PHONY: install system-deps bench-deps demo test bench-hash bench-accuracy bench-speed clean
+.PHONY: install system-deps bench-deps demo test bench-hash bench-accuracy bench-local-features bench-speed clean
 
 # ffmpeg/ffprobe from Debian when we may install packages; otherwise the
 # static ffmpeg inside the imageio-ffmpeg wheel is used (no ffprobe needed).
@@ -68,6 +68,11 @@ bench-deps: install
 # BENCH_ARGS=--quick for the few-minute subset.
 bench-accuracy: bench-deps
 	$(BIN)/python bench/accuracy.py $(BENCH_ARGS)
+
+# Whether keypoints would find the crops and stickers PDQ misses (reads the variants
+# bench-accuracy made).
+bench-local-features: install
+	$(BIN)/python bench/local_features.py
 
 # Ingest against vPDQ (bench/ingest.py), then check at 1 M, 3 M and 10 M indexed
 # frames (bench/scale.py; builds its synthetic indexes once, ~2 GB, outside the repo).
