@@ -277,7 +277,7 @@ class FrameSearch:
         """The searcher for ``index``, brought up to date with its latest change."""
         store = _Store(Path(str(index.path) + ".search"), index)
         manifest = store.read_manifest()
-        if manifest is not None and manifest["generation"] == index.generation():
+        if manifest is not None and (manifest["generation"], manifest["token"]) == index.log_head():
             try:
                 return cls([Segment.load(store.folder / name) for name in manifest["segments"]])
             except (OSError, ValueError):
@@ -301,8 +301,11 @@ class _Store:
                 or manifest.get("index_uuid") != self.index.uuid
                 or manifest.get("scheme") != self.index.scheme
                 or not isinstance(manifest.get("generation"), int)
+                or not isinstance(manifest.get("token", 0), (int, type(None)))
                 or not isinstance(manifest.get("segments"), list)):
             return None
+        # Written before changes had tokens: their changes have none either.
+        manifest.setdefault("token", None)
         return manifest
 
     @contextlib.contextmanager
@@ -324,9 +327,11 @@ class _Store:
 
     def _current(self) -> tuple[list[str], list[Segment], int]:
         """The manifest's segments and generation; none (rebuild from SQLite) when the
-        manifest is missing, foreign, ahead of the index or names a damaged segment."""
+        manifest is missing, foreign, ahead of the index, of another history (the .db
+        restored from a backup and changed since) or names a damaged segment."""
         manifest = self.read_manifest()
-        if manifest is None or manifest["generation"] > self.index.generation():
+        if (manifest is None or manifest["generation"] > self.index.generation()
+                or manifest["token"] != self.index.log_token(manifest["generation"])):
             return [], [], 0
         try:
             segments = [Segment.load(self.folder / name) for name in manifest["segments"]]
@@ -390,7 +395,8 @@ class _Store:
 
     def _write_manifest(self, names: list[str], generation: int) -> None:
         manifest = {"format": FORMAT_VERSION, "index_uuid": self.index.uuid,
-                    "scheme": self.index.scheme, "generation": generation, "segments": names}
+                    "scheme": self.index.scheme, "generation": generation,
+                    "token": self.index.log_token(generation), "segments": names}
         staging = self.folder / f".manifest-{uuid.uuid4().hex}"
         try:
             with open(staging, "w") as handle:

@@ -125,6 +125,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE videos ADD COLUMN sampling INTEGER NOT NULL DEFAULT 1;
     """,
+    # A random token on each change, which the search structure records with the
+    # generation it reflects: a .db restored from a backup gives the generations
+    # after the backup to other changes, and the structure must see it is stale.
+    # (Changes logged before this migration have none.)
+    """
+    ALTER TABLE frame_log ADD COLUMN token INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -135,6 +142,15 @@ def to_signed(word: int) -> int:
 
 def to_unsigned(word: int) -> int:
     return word + (1 << 64) if word < 0 else word
+
+
+class ContentAlreadyIndexed(Exception):
+    """Another writer stored the same file (same SHA-256) while this one was
+    hashing it; nothing was written."""
+
+    def __init__(self, video_id: int) -> None:
+        super().__init__(f"already indexed as video #{video_id}")
+        self.video_id = video_id
 
 
 @dataclass(frozen=True)
@@ -236,9 +252,7 @@ class Index:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 self.db.close()
-                raise IndexDatabaseError(
-                    f"index {self.path} has schema version {version}, newer than this "
-                    f"provenance understands ({SCHEMA_VERSION}); upgrade provenance")
+                raise self._newer(version)
             if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -265,12 +279,20 @@ class Index:
                 raise
             self.db.execute("COMMIT")
 
+    def _newer(self, version: int) -> IndexDatabaseError:
+        return IndexDatabaseError(
+            f"index {self.path} has schema version {version}, newer than this "
+            f"provenance understands ({SCHEMA_VERSION}); upgrade provenance")
+
     def _migrate(self, version: int, default_scheme: str) -> None:
         if version == SCHEMA_VERSION:
             return
         with self.transaction() as db:
-            # Re-read under the write lock: another process may have migrated.
+            # Re-read under the write lock: another process may have migrated,
+            # perhaps a newer release past this one's schema.
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise self._newer(version)
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
@@ -303,7 +325,8 @@ class Index:
                   height: int, container_tags: dict[str, str], sampling: int,
                   times: list[float], details: list[float], hashes: np.ndarray,
                   views: Mapping[int, np.ndarray] | None = None) -> int:
-        """Store a new video with its first sighting and all its frames, atomically.
+        """Store a new video with its first sighting and all its frames, atomically;
+        ContentAlreadyIndexed, and nothing written, if its file is indexed already.
 
         ``hashes`` are of the footage (VIEW_FOOTAGE); ``views``, of the other
         views stored (VIEW_* -> hashes; see views.index_views). One row per
@@ -311,6 +334,11 @@ class Index:
         """
         rows = self._frame_rows(times, details, hashes, views or {})
         with self.transaction() as db:
+            # Checked again under the write lock: hashing takes seconds, and two
+            # runs may have been given the same file.
+            known = db.execute("SELECT id FROM videos WHERE sha256 = ?", (media.sha256,)).fetchone()
+            if known is not None:
+                raise ContentAlreadyIndexed(known[0])
             cursor = db.execute(
                 "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
                 " container_tags, keyframe_count, added_at, sampling) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -320,7 +348,8 @@ class Index:
             video_id = cursor.lastrowid
             self._insert_frames(db, video_id, rows)
             self._insert_sighting(db, video_id, media.metadata)
-            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'add')", (video_id,))
+            db.execute("INSERT INTO frame_log (video_id, change, token) VALUES (?, 'add', random())",
+                       (video_id,))
         return video_id
 
     def replace_frames(self, video_id: int, sha256: str, *, sampling: int, times: list[float],
@@ -339,7 +368,7 @@ class Index:
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self._insert_frames(db, video_id, rows)
             # The search structure drops the old rows and takes the new ones.
-            db.executemany("INSERT INTO frame_log (video_id, change) VALUES (?, ?)",
+            db.executemany("INSERT INTO frame_log (video_id, change, token) VALUES (?, ?, random())",
                            [(video_id, "remove"), (video_id, "add")])
         return True
 
@@ -403,7 +432,8 @@ class Index:
         with self.transaction() as db:
             if db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount != 1:
                 return False
-            db.execute("INSERT INTO frame_log (video_id, change) VALUES (?, 'remove')", (video_id,))
+            db.execute("INSERT INTO frame_log (video_id, change, token) VALUES (?, 'remove', random())",
+                       (video_id,))
             return True
 
     # -- reads ----------------------------------------------------------------
@@ -449,6 +479,21 @@ class Index:
         """The latest change to the indexed frames; 0 for an empty log."""
         with _translated(self.path, self.busy_timeout_s):
             return self.db.execute("SELECT coalesce(max(generation), 0) FROM frame_log").fetchone()[0]
+
+    def log_head(self) -> tuple[int, int | None]:
+        """The latest change's generation (0 for an empty log) and token."""
+        with _translated(self.path, self.busy_timeout_s):
+            row = self.db.execute(
+                "SELECT generation, token FROM frame_log ORDER BY generation DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def log_token(self, generation: int) -> int | None:
+        """The token of the change at ``generation``; None for none (or one logged
+        before changes had tokens)."""
+        with _translated(self.path, self.busy_timeout_s):
+            row = self.db.execute("SELECT token FROM frame_log WHERE generation = ?",
+                                  (generation,)).fetchone()
+        return row[0] if row else None
 
     def changes_since(self, generation: int) -> list[tuple[int, int, str]]:
         """(generation, video_id, 'add'|'remove') after ``generation``, oldest first."""

@@ -16,7 +16,7 @@ makes a match, nor does still footage that merely looks alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 
@@ -114,7 +114,10 @@ class VideoMatch:
 
 def find_matches(query: QueryFrames, search: FrameSearch,
                  durations_of: Callable[[list[int]], dict[int, float | None]],
-                 params: MatchParams) -> list[VideoMatch]:
+                 params: MatchParams, always_list: Collection[int] = ()) -> list[VideoMatch]:
+    """The indexed videos that share footage with the query, best first: those
+    scoring ``params.score_threshold`` or more, and those of ``always_list``
+    that share any aligned frames."""
     if len(query.times) == 0 or len(search) == 0:
         return []
     # One search for every view: the views' rows are stacked and told apart after.
@@ -135,7 +138,8 @@ def find_matches(query: QueryFrames, search: FrameSearch,
         sel = video_of_pair == video_id
         found = _align_video(int(video_id), query, q_idx[sel], ref_times[sel],
                              dist[sel], view_of_pair[sel], durations.get(int(video_id)), params)
-        if found is not None and found.score >= params.score_threshold:
+        if found is not None and (found.score >= params.score_threshold
+                                  or int(video_id) in always_list):
             matches.append(found)
     return sorted(matches, key=lambda m: (-m.score, m.video_id))
 
@@ -152,7 +156,8 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         if np.unique(q_idx[sel]).size < min(params.min_frames, len(query.times)):
             continue
         qt, rt, qi, w = query_t[sel], ref_t[sel], q_idx[sel], weight[sel]
-        for speed in SPEEDS:
+        # One instant of the reference tells no speed: any fits it as well.
+        for speed in SPEEDS if np.unique(rt).size > 1 else SPEEDS[:1]:
             offset = _vote_offset(qt, rt, qi, w, speed, tolerance)
             inliers = _inliers(qt, rt, dist[sel], qi, speed, offset, tolerance)
             speed, offset, inliers = _refine(qt, rt, dist[sel], qi, speed, offset, inliers,
@@ -205,7 +210,9 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         speed=round(float(speed), 4),
         offset_s=round(float(offset), 3),
         view=query.views[view_index][0],
-        pairs=[FramePair(float(qt[i]), float(rt[i]), int(d[i])) for i in order],
+        # To the millisecond: the search keeps reference times in float32.
+        pairs=[FramePair(round(float(qt[i]), 3), round(float(rt[i]), 3), int(d[i]))
+               for i in order],
     )
 
 

@@ -17,7 +17,8 @@ from .fetch import FetchedMedia, fetch, is_url, printable_path
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WHOLE_CENTRE,
-                    VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, Index, VideoRecord)
+                    VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, ContentAlreadyIndexed, Index,
+                    VideoRecord)
 from .keyframes import SAMPLING_VERSION
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches
 from .report import Report, build_report
@@ -43,22 +44,30 @@ def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
                 settings: Settings) -> AddOutcome:
     known = index.video_id_for(media.sha256)
     if known is not None:
-        added = index.add_sighting(known, media.metadata)
-        status = "new sighting" if added else "already indexed"
-        # Indexed by an older version, and its file is at hand again.
-        record = index.video(known)
-        keyframes = record.keyframe_count if record else 0
-        if record is not None and index.videos_to_rehash(known):
-            rehashed = _rehash(record, media, hashed, index, settings)
-            if rehashed is not None:
-                status += ", rehashed"
-                keyframes = rehashed
-        return AddOutcome(media.metadata.source, status, known, keyframes)
+        return _seen_again(known, media, hashed, index, settings)
     hashed = hashed or hash_video(media, settings, hasher_for(index.scheme), for_query=False)
-    video_id = index.add_video(
-        media, duration_s=hashed.info.duration_s, width=hashed.info.width,
-        height=hashed.info.height, container_tags=hashed.info.tags, **_stored(hashed))
+    try:
+        video_id = index.add_video(
+            media, duration_s=hashed.info.duration_s, width=hashed.info.width,
+            height=hashed.info.height, container_tags=hashed.info.tags, **_stored(hashed))
+    except ContentAlreadyIndexed as race:
+        return _seen_again(race.video_id, media, hashed, index, settings)
     return AddOutcome(media.metadata.source, "added", video_id, len(hashed.times))
+
+
+def _seen_again(known: int, media: FetchedMedia, hashed: HashedVideo | None, index: Index,
+                settings: Settings) -> AddOutcome:
+    added = index.add_sighting(known, media.metadata)
+    status = "new sighting" if added else "already indexed"
+    # Indexed by an older version, and its file is at hand again.
+    record = index.video(known)
+    keyframes = record.keyframe_count if record else 0
+    if record is not None and index.videos_to_rehash(known):
+        rehashed = _rehash(record, media, hashed, index, settings)
+        if rehashed is not None:
+            status += ", rehashed"
+            keyframes = rehashed
+    return AddOutcome(media.metadata.source, status, known, keyframes)
 
 
 def _stored(hashed: HashedVideo) -> dict:
@@ -184,7 +193,11 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     params = MatchParams(radius=settings.radius_for(index.scheme.split("-")[0]),
                          score_threshold=settings.match_score_threshold,
                          query_interval_s=settings.query_interval_s)
-    return find_matches(query, FrameSearch.open(index), index.durations, params)
+    # The very same file is listed whatever its score: a clip under a second
+    # has too few frames to reach the threshold on frames alone.
+    same_file = index.video_id_for(hashed.media.sha256)
+    return find_matches(query, FrameSearch.open(index), index.durations, params,
+                        always_list=() if same_file is None else (same_file,))
 
 
 def query_rows(hashed: HashedVideo, settings: Settings) -> np.ndarray:

@@ -136,3 +136,27 @@ def test_four_writers_and_two_checkers_at_once(clips, tmp_path, start, request):
     say(request, f"concurrency ({start} index): {WRITERS} writers x "
                  f"{CLIPS_PER_WRITER} clips + {CHECKERS} checkers in {elapsed:.1f} s, "
                  f"{videos} videos at the end")
+
+
+def test_two_writers_given_the_same_file_both_succeed(clips, tmp_path):
+    # Each checks for the file before hashing it, which takes a while: both find
+    # it new, and the slower one must record a sighting, not fail.
+    db = tmp_path / "data" / "index.db"
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(clips["seed"][0].read_bytes())
+    gate = threading.Event()
+    runs = [_start(["add", str(path)], db, gate) for path in (clips["seed"][0], copy)]
+    gate.set()
+    for run in runs:
+        run["thread"].join(timeout=320)
+    for run in runs:
+        assert run.get("code") == 0, run.get("out", "") + run.get("err", "")
+    said = sorted(run["out"].split()[0] for run in runs)
+    assert said == ["added", "new"], [run["out"] for run in runs]  # "new sighting"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM videos").fetchone()[0] == 1
+        assert {r[0] for r in conn.execute("SELECT source FROM sightings")} == \
+            {str(clips["seed"][0]), str(copy)}
+    finally:
+        conn.close()

@@ -700,3 +700,29 @@ def test_rehash_uses_another_place_the_same_file_was_seen(tmp_path):
     done = run_cli("rehash", env=env)
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith("rehashed video #1 (") and done.stdout.strip().endswith(str(second))
+
+
+def test_a_clip_under_a_second_is_found_as_the_very_file_indexed(tmp_path):
+    # Two or three frames cannot reach the score a match needs on frames alone;
+    # the same bytes are the same footage all the same.
+    env = _env(tmp_path)
+    short = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "short.mp4", start=2.0,
+                       duration=0.5)
+    assert run_cli("add", str(short), env=env).returncode == 0
+    report = check_json(env, short)
+    assert [m["video"]["source"] for m in report["matches"]] == [str(short)]
+    assert "identical_file" in {r["kind"] for r in report["matches"][0]["relations"]}
+
+
+def test_a_one_frame_video_is_never_said_to_be_sped_up(tmp_path):
+    # One instant of the reference fits any speed: an alignment read from it
+    # would claim a speed change no frame showed.
+    env = _env(tmp_path)
+    one = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "one.mp4", start=3.0,
+                     extra=["-frames:v", "1"])
+    assert run_cli("add", str(one), env=env).returncode == 0
+    query = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "around.mp4", start=2.0,
+                       duration=2.0)
+    for match in check_json(env, query)["matches"]:
+        assert match["alignment"]["speed"] == 1.0, match
+        assert "speed_changed" not in {r["kind"] for r in match["relations"]}, match
