@@ -1,14 +1,19 @@
 """Command-line interface: parse, call the pipeline, render. Nothing else."""
 from __future__ import annotations
 
+import functools
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
 from . import __version__, pipeline
 from .config import Settings, load_settings
-from .errors import EXIT_CODES_HELP, EXIT_INDEX, EXIT_INTERNAL, ProvenanceError
+from .errors import (EXIT_CODES_HELP, EXIT_INDEX, EXIT_INTERNAL, BadInputError,
+                     ProvenanceError)
 from .report import Report, clean, load_report, render_text, to_json
 from .report_html import render_html
 
@@ -25,6 +30,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("provenance: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader stopped reading (`provenance list | head`): nothing is wrong.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: say so in one line, no traceback for users
@@ -50,6 +59,15 @@ def main(ctx: click.Context, db: Path | None, config: Path | None, quiet: bool) 
     provenance check SOURCE      which indexed videos share footage with SOURCE
     """
     ctx.obj = {"db": db, "config": config, "quiet": quiet}
+    # A cron `timeout` or a service stop sends SIGTERM: stop as on Ctrl-C, so that
+    # partial downloads are removed, worker processes stopped and a feed run's
+    # summary written.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -110,10 +128,16 @@ def _format_options(command):
 def check(ctx: click.Context, source: str, fmt: str, output: Path | None, add_after: bool) -> None:
     """Report which indexed videos share footage with SOURCE, aligned in time."""
     settings = _settings(ctx)
-    with pipeline.default_index(settings) as index:
+    _check_output(fmt, output)
+    with pipeline.default_index(settings, create=add_after) as index:
         _progress(settings, f"checking {clean(source)} against {index.path} …")
-        report = pipeline.check(source, index, settings, add_after=add_after)
-    _emit(report, fmt, output, settings)
+        emit = functools.partial(_emit, fmt=fmt, output=output, settings=settings)
+        # With --add the report is written before the query is indexed: a
+        # report that cannot be written leaves the index as it was.
+        report = pipeline.check(source, index, settings, add_after=add_after,
+                                before_adding=emit)
+    if not add_after:
+        emit(report)
 
 
 @main.command("report")
@@ -126,9 +150,16 @@ def report_command(ctx: click.Context, report_file: Path, fmt: str, output: Path
     _emit(load_report(report_file), fmt, output, settings)
 
 
-def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> None:
+def _check_output(fmt: str, output: Path | None) -> None:
+    """Before any work: where the report goes must be usable."""
     if fmt == "html" and output is None:
         raise click.UsageError("--format html needs --output FILE")
+    if output is not None and not output.parent.is_dir():
+        raise BadInputError(f"cannot write the report to {output}: no folder {output.parent}")
+
+
+def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> None:
+    _check_output(fmt, output)
     if fmt == "json":
         text = to_json(report)
     elif fmt == "html":
@@ -138,7 +169,10 @@ def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> 
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInputError(f"cannot write the report to {output}: {exc.strerror}") from exc
     _progress(settings, f"report written to {output}")
 
 
@@ -146,7 +180,7 @@ def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> 
 @click.pass_context
 def list_videos(ctx: click.Context) -> None:
     """One line per indexed video: id, duration, keyframes, first source."""
-    with pipeline.default_index(_settings(ctx)) as index:
+    with pipeline.default_index(_settings(ctx), create=False) as index:
         for v in index.videos():
             first = v.sightings[0].metadata if v.sightings else None
             label = clean(first.url or first.source, 90) if first else "-"
@@ -159,10 +193,10 @@ def list_videos(ctx: click.Context) -> None:
 @click.pass_context
 def show(ctx: click.Context, video_id: int) -> None:
     """Everything the index holds about one video."""
-    with pipeline.default_index(_settings(ctx)) as index:
+    with pipeline.default_index(_settings(ctx), create=False) as index:
         v = index.video(video_id)
         if v is None:
-            raise click.ClickException(f"no video #{video_id} in {index.path}")
+            raise BadInputError(f"no video #{video_id} in {index.path}")
         click.echo(f"video #{v.id}  sha256 {v.sha256}")
         click.echo(f"  {v.duration_s or 0:.1f} s  {v.width}x{v.height}  {v.keyframe_count} "
                    f"keyframes  added {v.added_at}")
@@ -183,9 +217,9 @@ def show(ctx: click.Context, video_id: int) -> None:
 @click.pass_context
 def remove(ctx: click.Context, video_id: int) -> None:
     """Remove a video, its sightings and its keyframes from the index."""
-    with pipeline.default_index(_settings(ctx)) as index:
+    with pipeline.default_index(_settings(ctx), create=False) as index:
         if not index.remove(video_id):
-            raise click.ClickException(f"no video #{video_id} in {index.path}")
+            raise BadInputError(f"no video #{video_id} in {index.path}")
         pipeline.refresh_search(index)
         click.echo(f"removed video #{video_id}")
 
@@ -200,7 +234,7 @@ def rehash(ctx: click.Context) -> None:
     samples were kept, sampling version 3). One line per video; a video whose
     file is gone or changed is left as it was."""
     settings = _settings(ctx)
-    with pipeline.default_index(settings) as index:
+    with pipeline.default_index(settings, create=False) as index:
         failure = _echo_outcomes(
             ((f"video #{video_id}", outcome)
              for video_id, outcome in pipeline.rehash_stale(index, settings)),
@@ -214,7 +248,7 @@ def rehash(ctx: click.Context) -> None:
 @click.pass_context
 def stats(ctx: click.Context) -> None:
     """Size and contents of the index."""
-    with pipeline.default_index(_settings(ctx)) as index:
+    with pipeline.default_index(_settings(ctx), create=False) as index:
         for key, value in index.stats().items():
             click.echo(f"{key:<16} {value}")
 

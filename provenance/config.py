@@ -94,36 +94,66 @@ _ENV = {
 # Durations, intervals and caps: zero or less would stop or break every run.
 _POSITIVE = {"sample_interval_s", "query_interval_s", "max_duration_s", "max_download_bytes",
              "max_download_seconds", "socket_timeout_s", "busy_timeout_s", "max_height"}
+# Bounds a value outside of which every answer would be wrong, not merely slow:
+# a score is a share, a radius a count of bits (PDQ has 256).
+_RANGES = {"match_score_threshold": (0.0, 1.0), "match_radius": (0, 256),
+           "scene_threshold": (0.0, 1.0), "min_detail": (0.0, 100.0)}
 
 
 def _coerce(name: str, raw: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
+    invalid = BadInputError(f"setting {name}: {raw!r} is not a valid {kind}")
+    # TOML and the environment give text, numbers and booleans: a boolean or a
+    # table where a number belongs is a mistake, not 1 or 0.
+    if kind in ("Path", "str"):
+        if not isinstance(raw, str):
+            raise invalid
+        return Path(raw).expanduser() if kind == "Path" else _checked(name, raw, raw)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        raise invalid
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise invalid
     try:
-        if kind == "Path":
-            return Path(str(raw)).expanduser()
-        if kind in ("float", "int", "int | None"):
-            value = float(raw) if kind == "float" else int(raw)
-            if not math.isfinite(value):
-                raise ValueError(raw)
-            if name in _POSITIVE and value <= 0:
-                raise BadInputError(f"setting {name}: {raw!r} must be greater than 0")
-            return value
-        if kind == "bool":
-            return str(raw).lower() in {"1", "true", "yes", "on"}
+        number = float(raw)
     except ValueError as exc:
-        raise BadInputError(f"setting {name}: {raw!r} is not a valid {kind}") from exc
-    return raw
+        raise invalid from exc
+    if not math.isfinite(number) or (kind != "float" and not number.is_integer()):
+        raise invalid
+    return _checked(name, number if kind == "float" else int(number), raw)
+
+
+def _checked(name: str, value: Any, raw: Any) -> Any:
+    """``value`` within its bounds; errors quote ``raw``, the value as written."""
+    if name in _POSITIVE and value <= 0:
+        raise BadInputError(f"setting {name}: {raw!r} must be greater than 0")
+    if name in _RANGES and not _RANGES[name][0] <= value <= _RANGES[name][1]:
+        low, high = _RANGES[name]
+        raise BadInputError(f"setting {name}: {raw!r} must be from {low:g} to {high:g}")
+    if name == "hash_algorithm" and value not in SCHEME_RADIUS:
+        raise BadInputError(f"setting {name}: {raw!r} is not one of {', '.join(SCHEME_RADIUS)}")
+    return value
 
 
 def load_settings(config_path: Path | None = None, **flags: Any) -> Settings:
     """Build settings from defaults, the config file, the environment and flags."""
     values: dict[str, Any] = {}
-    path = config_path or Path(os.environ.get("PROVENANCE_CONFIG") or default_config_path())
-    if path.is_file():
+    named = config_path or (Path(os.environ["PROVENANCE_CONFIG"])
+                            if os.environ.get("PROVENANCE_CONFIG") else None)
+    path = named or default_config_path()
+    if named is not None and not path.exists():
+        # A file asked for by name and not there is a typo, not "use the defaults".
+        raise BadInputError(f"config file {path} not found")
+    if named is not None or path.is_file():  # /dev/null names no settings at all
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8")).get("settings", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise BadInputError(f"config file {path}: {exc}") from exc
+        if not isinstance(table, dict):
+            raise BadInputError(f"config file {path}: [settings] must be a table")
         known = {f.name for f in fields(Settings)}
         for key, raw in table.items():
             if key not in known:

@@ -123,11 +123,14 @@ def fetch(source: str, settings: Settings, *, refresh: bool = False) -> FetchedM
 
 def _fetch_file(source: str) -> FetchedMedia:
     path = Path(source).expanduser()
-    if not path.exists():
-        raise BadInputError(f"{source}: no such file")
-    if not path.is_file():
-        raise BadInputError(f"{source}: not a regular file")
-    path = path.resolve()
+    try:
+        if not path.exists():
+            raise BadInputError(f"{source}: no such file")
+        if not path.is_file():
+            raise BadInputError(f"{source}: not a regular file")
+        path = path.resolve()
+    except OSError as exc:  # a name too long, a loop of links
+        raise BadInputError(f"{source[:200]}: not a usable path ({exc.strerror})") from exc
     try:
         size = path.stat().st_size
         if size == 0:
@@ -141,12 +144,15 @@ def _fetch_file(source: str) -> FetchedMedia:
 
 
 def _fetch_url(url: str, settings: Settings, refresh: bool = False) -> FetchedMedia:
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as exc:  # an unclosed [IPv6 host], say
+        raise BadInputError(f"{url}: not a valid URL ({exc})") from exc
     if scheme == "file":
         raise BadInputError(f"{url}: file:// URLs are not fetched; pass the local path instead")
     if scheme not in ("http", "https"):
         raise BadInputError(f"{url}: unsupported URL scheme {scheme!r} (http and https only)")
-    entry = settings.cache_dir / "media" / hashlib.sha256(url.encode()).hexdigest()[:32]
+    entry = _cache_entry(url, settings)
     cached = None if refresh else _read_cache_entry(entry)
     if cached is not None:
         return cached
@@ -169,6 +175,17 @@ def _fetch_url(url: str, settings: Settings, refresh: bool = False) -> FetchedMe
     cached = _read_cache_entry(entry)
     assert cached is not None
     return cached
+
+
+def _cache_entry(url: str, settings: Settings) -> Path:
+    return settings.cache_dir / "media" / hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def forget(source: str, settings: Settings) -> None:
+    """Drop the cached download of a URL (nothing for a local file): its copy
+    could not be read, and the next attempt must download it again."""
+    if is_url(source):
+        shutil.rmtree(_cache_entry(source, settings), ignore_errors=True)
 
 
 def _read_cache_entry(entry: Path) -> FetchedMedia | None:

@@ -5,15 +5,16 @@ feeds batch alike. Data flows one way: fetch -> keyframes -> hashing -> index
 from __future__ import annotations
 
 import collections
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .config import Settings
-from .errors import BadInputError, ProvenanceError
-from .fetch import FetchedMedia, fetch, is_url, printable_path
+from .errors import BadInputError, DecodeError, IndexDatabaseError, ProvenanceError
+from .fetch import FetchedMedia, fetch, forget, is_url, printable_path
 from .frame_search import FrameSearch
 from .hashing import HashedVideo, hash_video, hasher_for, scheme_of
 from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WHOLE_CENTRE,
@@ -37,7 +38,19 @@ class AddOutcome:
 def add(source: str, index: Index, settings: Settings) -> AddOutcome:
     """Index one source; the same content seen again only adds a sighting."""
     media = fetch(source, settings)
-    return add_fetched(media, None, index, settings)
+    with _unreadable_download_dropped(source, settings):
+        return add_fetched(media, None, index, settings)
+
+
+@contextlib.contextmanager
+def _unreadable_download_dropped(source: str, settings: Settings) -> Iterator[None]:
+    """A downloaded copy that cannot be decoded is not kept: the server may
+    have sent an error page, and the next attempt must download it again."""
+    try:
+        yield
+    except (BadInputError, DecodeError):
+        forget(source, settings)
+        raise
 
 
 def add_fetched(media: FetchedMedia, hashed: HashedVideo | None, index: Index,
@@ -129,7 +142,8 @@ def _fetch_and_hash(source: str, settings: Settings, scheme: str
                     ) -> tuple[FetchedMedia, HashedVideo] | ProvenanceError:
     try:
         media = fetch(source, settings)
-        return media, hash_video(media, settings, hasher_for(scheme), for_query=False)
+        with _unreadable_download_dropped(source, settings):
+            return media, hash_video(media, settings, hasher_for(scheme), for_query=False)
     except ProvenanceError as exc:
         return exc
 
@@ -220,20 +234,31 @@ def thin_out(times: list[float], interval: float) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def check(source: str, index: Index, settings: Settings, *, add_after: bool = False) -> Report:
-    """Match a source against the index as it is now; optionally index it afterwards."""
+def check(source: str, index: Index, settings: Settings, *, add_after: bool = False,
+          before_adding: Callable[[Report], None] | None = None) -> Report:
+    """Match a source against the index as it is now; optionally index it
+    afterwards, once ``before_adding`` has taken the report (written it out):
+    a report that cannot be written leaves the index as it was."""
     media = fetch(source, settings)
     # A query needs samples only as often as it searches with; one kept for the
     # index afterwards is sampled at the index's rate.
-    hashed = hash_video(media, settings, hasher_for(index.scheme), sparse=not add_after)
+    with _unreadable_download_dropped(source, settings):
+        hashed = hash_video(media, settings, hasher_for(index.scheme), sparse=not add_after)
     matches = match_hashed(hashed, index, settings)
     report = build_report(hashed, matches, index, settings)
     if add_after:
+        if before_adding is not None:
+            before_adding(report)
         add_fetched(media, hashed, index, settings)
     return report
 
 
-def default_index(settings: Settings) -> Index:
-    return Index(Path(settings.db_path), default_scheme=scheme_of(hasher_for(settings.hash_algorithm)),
+def default_index(settings: Settings, *, create: bool = True) -> Index:
+    """The index at ``settings.db_path``; created if missing only with ``create``
+    (a check against a mistyped path must not answer "no match")."""
+    path = Path(settings.db_path)
+    if not create and not path.exists():
+        raise IndexDatabaseError(f"no index at {path}: `provenance add` creates one")
+    return Index(path, default_scheme=scheme_of(hasher_for(settings.hash_algorithm)),
                  busy_timeout_s=settings.busy_timeout_s)
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -73,6 +75,46 @@ def test_help_documents_exit_codes(cli):
 def test_unusable_index_path_is_an_index_error(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    done = cli("--db", str(blocker / "index.db"), "stats")
+    done = cli("--db", str(blocker / "index.db"), "add", str(SAMPLES / "basketball.mp4"))
     assert done.returncode == 6
     assert done.stderr.startswith("provenance: error: index ")
+
+
+@pytest.mark.parametrize("command", [["check", str(SAMPLES / "basketball.mp4")], ["list"],
+                                     ["stats"], ["show", "1"], ["remove", "1"]])
+def test_a_mistyped_index_path_is_an_error_not_an_empty_index(cli, tmp_path, command):
+    # "No indexed video shares footage" from an index that does not exist would
+    # be a false all-clear.
+    missing = tmp_path / "tpyo" / "index.db"
+    done = cli("--db", str(missing), *command)
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert done.stderr == f"provenance: error: no index at {missing}: `provenance add` creates one\n"
+    assert not missing.parent.exists()
+
+
+def test_an_unknown_video_id_is_bad_input(seeded):
+    for command in ("show", "remove"):
+        done = seeded(command, "999")
+        assert done.returncode == 3 and "no video #999" in done.stderr, done.stderr
+
+
+def test_check_add_with_a_report_it_cannot_write_leaves_the_index_as_it_was(seeded, tmp_path):
+    before = _snapshot(seeded)
+    query = str(SAMPLES / "fast-conveyor.mp4")
+    done = seeded("check", query, "--add", "--format", "html")
+    assert done.returncode == 2 and "--output" in done.stderr
+    done = seeded("check", query, "--add", "-o", str(tmp_path / "nowhere" / "r.json"))
+    assert done.returncode == 3 and "no folder" in done.stderr, done.stderr
+    # A folder no file can be made in, whoever runs the tests (root included).
+    done = seeded("check", query, "--add", "--format", "json", "-o", "/proc/provenance-report.json")
+    assert done.returncode == 3 and "cannot write the report" in done.stderr, done.stderr
+    assert _snapshot(seeded) == before
+    done = seeded("check", query, "--add", "-o", str(tmp_path / "r.txt"))
+    assert done.returncode == 0 and (tmp_path / "r.txt").read_text()
+    assert _snapshot(seeded) != before
+
+
+def test_a_reader_that_stops_reading_is_no_error(seeded):
+    done = subprocess.run(f"{sys.executable} -m provenance list | head -c 1", shell=True,
+                          capture_output=True, text=True)
+    assert "Error" not in done.stderr and "error" not in done.stderr, done.stderr

@@ -59,6 +59,7 @@ def test_same_content_at_two_urls_is_one_video_with_two_sightings(cli, http_serv
 
 def test_a_fetched_url_is_cached(cli, http_server):
     url = _serve(http_server, "basketball.mp4")
+    assert cli("add", str(SAMPLES / "unrelated.mp4")).returncode == 0  # an index to check against
     assert cli("check", url).returncode == 0
     http_server.close()  # the second fetch must not need the network
     again = cli("check", url, "--format", "json")

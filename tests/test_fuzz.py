@@ -72,8 +72,8 @@ def real_reports(tmp_path_factory) -> list[dict]:
     from provenance.config import load_settings
 
     root = tmp_path_factory.mktemp("fuzz-reports")
-    s = load_settings(root / "no-config.toml", db_path=root / "index.db",
-                      cache_dir=root / "cache")
+    (root / "empty.toml").write_text("")
+    s = load_settings(root / "empty.toml", db_path=root / "index.db", cache_dir=root / "cache")
     with pipeline.default_index(s) as index:
         pipeline.add(str(SAMPLES / "big-buck-bunny.mp4"), index, s)
         found = pipeline.check(str(SAMPLES / "repost-big-buck-bunny.mp4"), index, s)
