@@ -253,6 +253,13 @@ class _Run:
         fresh = 0
         for row in rows:
             item = QueuedItem(feed, *row, position=position.get(row[0], -1))
+            if item.attempts >= MAX_ATTEMPTS:
+                # Its tries are counted before each one: the process ended during
+                # the last (killed, out of memory, a cron timeout). Left queued,
+                # it would be tried first on every run, and end every run.
+                self._fail(item, result, item.attempts, "the run ended during each of its "
+                           f"{item.attempts} attempts (killed, out of memory or timed out)")
+                continue
             if _before(item.published, self.since):
                 result.skipped += 1
             elif item.attempts == 0 and cap is not None and fresh >= cap:
@@ -275,7 +282,9 @@ class _Run:
         except IndexDatabaseError:
             raise  # the index itself is broken: every further item would fail too
         except ProvenanceError as exc:
-            self._fail(item, result, attempts, f"{type(exc).__name__}: {exc}")
+            # A link that is no http(s) URL never will be: no use trying it again.
+            self._fail(item, result, MAX_ATTEMPTS if not is_http_url(item.url) else attempts,
+                       f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug or a surprise from a library: record it, go on
             log.error("%s: %s: unexpected error", item.feed.name, clean(item.url, 200),
                       exc_info=True)

@@ -198,7 +198,7 @@ def list_feed(feed: FeedConfig, settings: Settings, *, etag: str | None = None,
         return Listing(_list_ytdlp(feed.url or "", settings, limit))
     if feed.kind == "urls":
         return Listing(_list_urls(feed.path or Path()))
-    return _list_feedparser(feed.url or "", settings, etag, last_modified)
+    return _list_feedparser(feed.url or "", settings, etag, last_modified, limit)
 
 
 def _list_ytdlp(url: str, settings: Settings, limit: int) -> list[Entry]:
@@ -254,7 +254,13 @@ def _published_from_info(info: dict[str, Any]) -> str | None:
 
 
 def _iso(stamp: float) -> str:
-    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, ISO 8601 to the second; ValueError for a time before 1970 or over a
+    day ahead, which no real post has (a feed's typo would else sort first as
+    the earliest sighting, or last)."""
+    when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+    if stamp < 0 or when > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+        raise ValueError(f"implausible date {when.isoformat()}")
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _list_urls(path: Path) -> list[Entry]:
@@ -267,7 +273,7 @@ def _list_urls(path: Path) -> list[Entry]:
 
 
 def _list_feedparser(url: str, settings: Settings, etag: str | None,
-                     last_modified: str | None) -> Listing:
+                     last_modified: str | None, limit: int = DEFAULT_LISTING) -> Listing:
     import feedparser
 
     request = urllib.request.Request(url, headers={
@@ -280,7 +286,7 @@ def _list_feedparser(url: str, settings: Settings, etag: str | None,
     try:
         # Our own request, not feedparser's: feedparser has no timeout.
         with urllib.request.urlopen(request, timeout=settings.socket_timeout_s) as response:
-            body = response.read(MAX_FEED_BYTES + 1)
+            body = _read_within(response, url, settings.max_download_seconds)
             headers = {k.lower(): v for k, v in response.headers.items()}
             final_url = response.geturl()
     except urllib.error.HTTPError as exc:
@@ -293,12 +299,31 @@ def _list_feedparser(url: str, settings: Settings, etag: str | None,
         raise FetchError(f"{url}: feed larger than {MAX_FEED_BYTES} bytes")
     # content-location makes feedparser resolve relative links against the feed.
     parsed = feedparser.parse(body, response_headers={**headers, "content-location": final_url})
-    if not parsed.entries and (parsed.bozo or not parsed.version):
+    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries"
         raise FetchError(f"{url}: not an RSS or Atom feed ({reason})")
-    entries = [e for e in (_feed_entry(item) for item in parsed.entries) if e is not None]
+    # The first ``limit`` entries, as feeds list the newest first: a first run on
+    # an archive of 60,000 posts would else hold the batch for days.
+    entries = [e for e in (_feed_entry(item) for item in parsed.entries[:limit]) if e is not None]
     return Listing(entries[::-1], etag=headers.get("etag"),
                    last_modified=headers.get("last-modified"))
+
+
+def _read_within(response: Any, url: str, seconds: float) -> bytes:
+    """The body, up to MAX_FEED_BYTES + 1 bytes, within ``seconds`` in all: the
+    socket timeout bounds each wait, and a server sending a byte at a time
+    would otherwise hold the whole batch."""
+    deadline = time.monotonic() + seconds
+    chunks, size = [], 0
+    while size <= MAX_FEED_BYTES:
+        chunk = response.read1(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            raise FetchError(f"{url}: the feed took over {seconds:g} s to arrive")
+    return b"".join(chunks)
 
 
 def _feed_entry(item: Any) -> Entry | None:
@@ -307,7 +332,10 @@ def _feed_entry(item: Any) -> Entry | None:
     if not url:
         return None
     stamp = item.get("published_parsed") or item.get("updated_parsed")
-    published = _iso(calendar.timegm(stamp)) if stamp else None
+    try:  # past year 9999, before 1970 or in the future: undated, the feed still listed
+        published = _iso(calendar.timegm(stamp)) if stamp else None
+    except (OverflowError, ValueError, OSError):
+        published = None
     return Entry(item.get("id") or link or url, url, published, item.get("title"))
 
 
@@ -326,8 +354,10 @@ def _media_url(item: Any) -> str | None:
 # -- alerts ---------------------------------------------------------------------
 
 def _slack(text: object, limit: int = 200) -> str:
-    # Uploader-controlled text must not ping a channel (<!channel>) or forge links.
-    return clean(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Uploader-controlled text must not ping a channel (<!channel>, or @channel,
+    # @here and @everyone where Mattermost and Discord read them) or forge links.
+    text = clean(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"@(?=(channel|here|everyone|all)\b)", "@\u200b", text)
 
 
 def alert_body(feed: str, url: str, report: "Report", path: Path) -> dict[str, Any]:

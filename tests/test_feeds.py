@@ -310,7 +310,8 @@ def test_webhook_gets_the_alert_and_a_dead_one_fails_nothing(cli, env, http_serv
                                                               tmp_path):
     s = http_server
     original = page(s, clips, "flood", "bunny", "Alice Reporter", WHEN[0])
-    repost = page(s, clips, "repost", "repost", "Mallory", WHEN[1], title="Flood <!channel>")
+    repost = page(s, clips, "repost", "repost", "Mallory", WHEN[1],
+                  title="Flood <!channel> @here @everyone")
     other = publish(s, clips, "repost2")
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -342,6 +343,8 @@ def test_webhook_gets_the_alert_and_a_dead_one_fails_nothing(cli, env, http_serv
     assert [(m["url"], m["uploader"]) for m in body["matches"]] == [(original, "Alice Reporter")]
     assert "\n" not in body["text"] and original in body["text"]
     assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
+    # Mattermost and Discord ping on these words; a zero-width space disarms them.
+    assert not re.search(r"@(here|everyone)", body["text"]) and "@\u200bhere" in body["text"]
 
 
 def test_urls_file_and_ytdlp_kind(cli, env, http_server, clips, tmp_path):
@@ -450,3 +453,108 @@ def test_a_broken_index_exits_6(cli, env, tmp_path):
     run = cli("--config", str(cfg), "watch")
     assert run.returncode == 6, run.stderr
     assert "corrupt or not a provenance index" in run.stderr
+
+
+def test_an_item_the_run_ended_on_each_time_is_given_up_not_tried_first_forever(
+        env, http_server, clips, tmp_path):
+    s = http_server
+    fatal, later = publish(s, clips, "tears"), publish(s, clips, "friday")
+    cfg = config(tmp_path, [{"name": "wire", "kind": "rss", "url": write_feed(s, "w.rss", rss([
+        {"link": fatal, "guid": "a", "when": WHEN[0]}]))}], reports_dir=tmp_path / "out")
+    in_process(cfg)
+    # As a run killed during the item's third attempt leaves it: tries counted, pending.
+    with sqlite3.connect(env["PROVENANCE_DB"]) as db:
+        db.execute("UPDATE feed_items SET status = 'pending', attempts = 3, video_id = NULL")
+    write_feed(s, "w.rss", rss([{"link": fatal, "guid": "a", "when": WHEN[0]},
+                                {"link": later, "guid": "b", "when": WHEN[1]}]))
+    run = in_process(cfg)
+    state = items(env)
+    assert state[fatal][:2] == ("gave_up", 3) and "ended during each" in state[fatal][2]
+    assert state[later][:2] == ("indexed", 1)
+    assert [f.gave_up for f in run.feeds[0].failed] == [True]
+
+
+def test_a_link_that_is_no_web_address_is_given_up_at_once(env, http_server, clips, tmp_path):
+    s = http_server
+    cfg = config(tmp_path, [{"name": "wire", "kind": "rss", "url": write_feed(s, "j.rss", rss([
+        {"link": "javascript:alert(1)", "guid": "j", "when": WHEN[0]}]))}],
+        reports_dir=tmp_path / "out")
+    in_process(cfg)
+    assert items(env)["javascript:alert(1)"][:2] == ("gave_up", 1)
+
+
+def test_impossible_feed_dates_leave_entries_undated_and_the_feed_listed(
+        env, http_server, clips, tmp_path):
+    s = http_server
+    old, future, good = (publish(s, clips, name) for name in ("tears", "friday", "flower"))
+    text = rss([{"link": good, "guid": "g", "when": WHEN[0]}]).replace(
+        "</channel>", f"<item><link>{old}</link><guid>o</guid>"
+                      "<pubDate>Mon, 02 Jan 0202 10:00:00 GMT</pubDate></item></channel>")
+    atom_text = atom([{"id": "urn:f", "link": future, "when": "9999-12-31T23:59:59-05:00"}])
+    cfg = config(tmp_path, [{"name": "wire", "kind": "rss", "url": write_feed(s, "d.rss", text)},
+                            {"name": "social", "kind": "atom",
+                             "url": write_feed(s, "d.atom", atom_text)}],
+                 reports_dir=tmp_path / "out")
+    run = in_process(cfg)
+    assert [f.error for f in run.feeds] == [None, None]
+    with sqlite3.connect(env["PROVENANCE_DB"]) as db:
+        published = dict(db.execute("SELECT url, published FROM feed_items"))
+    assert published == {good: WHEN[0], old: None, future: None}
+
+
+class _TrickledFeed(http.server.BaseHTTPRequestHandler):
+    """A feed sent a byte every half second: each wait is short, the whole endless."""
+
+    def do_GET(self) -> None:
+        body = rss([{"link": "http://127.0.0.1:9/x.mp4", "guid": "x", "when": WHEN[0]}]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_feed_that_trickles_in_is_given_up_on_and_the_others_still_run(
+        env, http_server, clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROVENANCE_MAX_DOWNLOAD_SECONDS", "3")
+    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickledFeed)
+    slow.daemon_threads = True
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    good = publish(http_server, clips, "tears")
+    try:
+        cfg = config(tmp_path, [
+            {"name": "slow", "kind": "rss", "url": f"http://127.0.0.1:{slow.server_address[1]}/"},
+            {"name": "wire", "kind": "rss", "url": write_feed(http_server, "g.rss", rss([
+                {"link": good, "guid": "g", "when": WHEN[0]}]))}], reports_dir=tmp_path / "out")
+        started = time.monotonic()
+        run = in_process(cfg)
+        assert time.monotonic() - started < 60
+    finally:
+        slow.shutdown()
+        slow.server_close()
+    assert "took over 3 s to arrive" in (run.feeds[0].error or ""), run.feeds[0].error
+    assert items(env)[good][0] == "indexed"
+
+
+def test_a_feed_is_read_to_its_newest_entries_and_an_empty_one_is_no_feed(
+        env, http_server, tmp_path):
+    # A first run on an archive of thousands of posts would hold the batch for days.
+    s = http_server
+    many = rss([{"link": s.url(f"v{i}.mp4"), "guid": f"g{i}", "when": WHEN[0]}
+                for i in range(feeds.DEFAULT_LISTING + 10)])
+    (s.root / "empty.rss").write_bytes(b"")
+    cfg = config(tmp_path, [{"name": "archive", "kind": "rss", "url": write_feed(s, "a.rss", many)},
+                            {"name": "empty", "kind": "rss", "url": s.url("empty.rss")}])
+    run = in_process(cfg, dry_run=True)
+    assert run.feeds[0].seen == feeds.DEFAULT_LISTING
+    assert [item["url"] for item in run.feeds[0].new_items][-1] == s.url("v0.mp4")  # newest
+    assert "not an RSS or Atom feed" in (run.feeds[1].error or ""), run.feeds[1].error

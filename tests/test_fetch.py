@@ -65,3 +65,16 @@ def test_a_fetched_url_is_cached(cli, http_server):
     again = cli("check", url, "--format", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["query"]["source"] == url
+
+
+def test_a_download_that_is_no_video_is_fetched_again_next_time(cli, http_server):
+    # The server sent an error page as clip.mp4; once it serves the clip, adding
+    # the URL again must download it, not decode the bad copy from the cache.
+    (http_server.root / "clip.mp4").write_text("<html>503 Service Unavailable</html>\n" * 40)
+    url = http_server.url("clip.mp4")
+    first = cli("add", url)
+    assert first.returncode == 5 and first.stdout.startswith(f"failed {url}: "), first.stdout
+    _serve(http_server, "basketball.mp4")
+    (http_server.root / "basketball.mp4").replace(http_server.root / "clip.mp4")
+    again = cli("add", url)
+    assert again.returncode == 0 and again.stdout.startswith(f"added {url} "), again.stdout
