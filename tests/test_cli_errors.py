@@ -1,13 +1,18 @@
 """Bad input: a clear one-line message, a documented exit code, the index untouched."""
 from __future__ import annotations
 
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from conftest import SAMPLES
+from hostile import half_indexed_videos
 
 
 @pytest.fixture
@@ -118,3 +123,26 @@ def test_a_reader_that_stops_reading_is_no_error(seeded):
     done = subprocess.run(f"{sys.executable} -m provenance list | head -c 1", shell=True,
                           capture_output=True, text=True)
     assert "Error" not in done.stderr and "error" not in done.stderr, done.stderr
+
+
+def test_sigterm_stops_a_batch_add_as_ctrl_c_does(env, tmp_path):
+    # A cron `timeout` sends SIGTERM: the run must stop cleanly (its workers
+    # stopped, nothing half-written), not die where it stands.
+    clips = []
+    for n in range(2):
+        clips.append(tmp_path / f"long{n}.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=s=640x360:r=30:d=40,hue=h={n * 90}", "-c:v", "libx264",
+                        "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
+    db = Path(env["PROVENANCE_DB"])
+    run = subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not db.exists() and time.monotonic() < deadline:  # the index is opened after
+        time.sleep(0.05)                                     # the handler is in place
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, (run.returncode, out, err)
+    assert err.endswith("provenance: interrupted\n") and "Traceback" not in err, err
+    with sqlite3.connect(db) as conn:
+        assert half_indexed_videos(conn) == []
