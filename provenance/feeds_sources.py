@@ -302,10 +302,13 @@ def _list_feedparser(url: str, settings: Settings, etag: str | None,
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom entries"
         raise FetchError(f"{url}: not an RSS or Atom feed ({reason})")
-    # The first ``limit`` entries, as feeds list the newest first: a first run on
-    # an archive of 60,000 posts would else hold the batch for days.
-    entries = [e for e in (_feed_entry(item) for item in parsed.entries[:limit]) if e is not None]
-    return Listing(entries[::-1], etag=headers.get("etag"),
+    entries = [e for e in (_feed_entry(item) for item in parsed.entries) if e is not None]
+    # The newest ``limit`` entries, oldest first: a first run on an archive of
+    # 60,000 posts would else hold the batch for days. Feeds list the newest
+    # first; by their dates when every entry has one, as some list the oldest first.
+    if all(e.published for e in entries):
+        entries = sorted(entries, key=lambda e: e.published or "", reverse=True)
+    return Listing(entries[:limit][::-1], etag=headers.get("etag"),
                    last_modified=headers.get("last-modified"))
 
 
