@@ -46,9 +46,13 @@ class UploadTime:
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> "UploadTime":
         # A direct media link's only time is the server's Last-Modified header;
-        # a page (even one that embeds direct media) states its own upload time.
+        # a page states its own upload time, unless yt-dlp's generic extractors
+        # found none on it (no JSON-LD, which also names an uploader) and dated
+        # the page by its Last-Modified header too.
         direct = info.get("direct") and info.get("url") == info.get("webpage_url")
-        source = "server" if direct else "platform"
+        undated_page = (info.get("extractor_key") in ("Generic", "HTML5MediaEmbed")
+                        and not info.get("uploader"))
+        source = "server" if direct or undated_page else "platform"
         for key in ("timestamp", "release_timestamp"):
             stamp = info.get(key)
             if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):

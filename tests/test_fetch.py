@@ -78,3 +78,15 @@ def test_a_download_that_is_no_video_is_fetched_again_next_time(cli, http_server
     (http_server.root / "basketball.mp4").replace(http_server.root / "clip.mp4")
     again = cli("add", url)
     assert again.returncode == 0 and again.stdout.startswith(f"added {url} "), again.stdout
+
+
+def test_a_page_that_states_no_date_is_dated_by_its_server_not_as_uploaded(cli, http_server):
+    # yt-dlp dates a page without JSON-LD by its Last-Modified header: when the
+    # file was last saved, which must not pass for when the video was posted.
+    _serve(http_server, "basketball.mp4")
+    (http_server.root / "post.html").write_text(
+        '<!doctype html><html><head><title>Post</title></head><body>'
+        '<video src="basketball.mp4" controls></video></body></html>')
+    done = cli("add", http_server.url("post.html"))
+    assert done.returncode == 0, done.stderr
+    assert "(second, from server)" in cli("show", "1").stdout
