@@ -464,10 +464,14 @@ class Index:
         return records
 
     def durations(self, video_ids: list[int]) -> dict[int, float | None]:
+        """Each video's duration; where its container stated none, the time of its
+        last keyframe (a segment is clamped to it, a coverage taken of it)."""
         with _translated(self.path, self.busy_timeout_s):
             return {vid: duration for where, args in _id_chunks("id", video_ids)
                     for vid, duration in self.db.execute(
-                        f"SELECT id, duration_s FROM videos {where}", args).fetchall()}
+                        "SELECT id, coalesce(nullif(duration_s, 0), (SELECT max(t) FROM frames"
+                        f" WHERE frames.video_id = videos.id)) FROM videos {where}",
+                        args).fetchall()}
 
     # -- the change log the search structure replays ----------------------------
 

@@ -137,3 +137,15 @@ def test_frame_hash_text_form_is_lossless_and_typed():
     with pytest.raises(ValueError):
         h.distance(FrameHash("phash", 64, 1, 7))
     assert h.distance(FrameHash("pdq", 256, 1, 7)) == 1
+
+
+def test_a_video_whose_container_states_no_duration_lasts_to_its_last_keyframe(tmp_path):
+    # A match's segment is clamped to the duration and its coverage taken of it:
+    # none at all claimed "0 % of it" and left the segment running past the end.
+    with Index(tmp_path / "i.db", default_scheme="pdq-256-v1") as index:
+        stated = _add(index, _media(tmp_path, "a" * 64, "/a.mp4"), np.ones((4, 4), np.uint64))
+        unstated = index.add_video(
+            _media(tmp_path, "b" * 64, "/b.mp4"), duration_s=None, width=640, height=360,
+            container_tags={}, times=[0.0, 0.5, 2.25], details=[50.0] * 3,
+            hashes=np.ones((3, 4), np.uint64), sampling=2)
+        assert index.durations([stated, unstated]) == {stated: 4.0, unstated: 2.25}
