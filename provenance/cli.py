@@ -37,6 +37,11 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: say so in one line, no traceback for users
+            if _terminated.is_set():
+                # The interrupt landed inside a library's own bookkeeping (a
+                # process pool starting up) and surfaced as another error.
+                click.echo("provenance: interrupted", err=True)
+                ctx.exit(130)
             click.echo(f"provenance: internal error: {type(exc).__name__}: {clean(exc, 300)} "
                        "(please report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
@@ -66,7 +71,11 @@ def main(ctx: click.Context, db: Path | None, config: Path | None, quiet: bool) 
         signal.signal(signal.SIGTERM, _interrupt)
 
 
+_terminated = threading.Event()
+
+
 def _interrupt(signum, frame) -> None:
+    _terminated.set()
     raise KeyboardInterrupt
 
 

@@ -1,6 +1,7 @@
 """Bad input: a clear one-line message, a documented exit code, the index untouched."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -136,13 +137,62 @@ def test_sigterm_stops_a_batch_add_as_ctrl_c_does(env, tmp_path):
                         "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
     db = Path(env["PROVENANCE_DB"])
     run = subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PROVENANCE_TEST_RUN": tmp_path.name})
+    # As a timeout strikes: with the workers at work, not in their first milliseconds.
     deadline = time.monotonic() + 60
-    while not db.exists() and time.monotonic() < deadline:  # the index is opened after
-        time.sleep(0.05)                                     # the handler is in place
+    while len(_marked(f"PROVENANCE_TEST_RUN={tmp_path.name}", run.pid)) < 2 \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=120)
     assert run.returncode == 130, (run.returncode, out, err)
     assert err.endswith("provenance: interrupted\n") and "Traceback" not in err, err
     with sqlite3.connect(db) as conn:
         assert half_indexed_videos(conn) == []
+
+
+def test_a_killed_batch_add_leaves_no_worker_behind(env, tmp_path):
+    # SIGKILL (the out-of-memory killer) cannot be caught: the workers must see
+    # their parent die and stop, not decode on for minutes with no one to tell.
+    clips = []
+    for n in range(2):
+        clips.append(tmp_path / f"long{n}.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=s=640x360:r=30:d=60,hue=h={n * 90}", "-c:v", "libx264",
+                        "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
+    marker = f"PROVENANCE_TEST_RUN={tmp_path.name}"
+    run = subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
+                           env={**os.environ, "PROVENANCE_TEST_RUN": tmp_path.name},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ours() -> list[int]:
+        return _marked(marker, run.pid)
+
+    deadline = time.monotonic() + 60
+    while not ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ours(), "the batch started no worker"
+    time.sleep(1.0)
+    run.kill()
+    run.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ours() == []
+
+
+def _marked(marker: str, parent: int) -> list[int]:
+    """Live processes but ``parent`` whose environment carries ``marker``: a
+    run's workers and their ffmpeg."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in environ and state != "Z" and int(entry.name) != parent:
+            found.append(int(entry.name))
+    return found
