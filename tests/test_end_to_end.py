@@ -56,6 +56,13 @@ def sole_match(report: dict, sample: str) -> tuple[dict, dict]:
     return match, {r["kind"]: r["value"] for r in match["relations"]}
 
 
+def sole_match_at(report: dict, path) -> tuple[dict, dict]:
+    """The report's only match, which must be the video indexed from ``path``."""
+    assert [m["video"]["source"] for m in report["matches"]] == [str(path)]
+    match = report["matches"][0]
+    return match, {r["kind"]: r["value"] for r in match["relations"]}
+
+
 def _bold_font() -> str:
     font = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"], capture_output=True,
                           text=True).stdout.strip()
@@ -726,3 +733,21 @@ def test_a_one_frame_video_is_never_said_to_be_sped_up(tmp_path):
     for match in check_json(env, query)["matches"]:
         assert match["alignment"]["speed"] == 1.0, match
         assert "speed_changed" not in {r["kind"] for r in match["relations"]}, match
+
+
+def test_a_short_clip_played_in_a_loop_is_aligned_at_its_own_speed(tmp_path):
+    # Fitted to all its frames at once, a clip played three times looked slowed
+    # down to under half speed: each pass meets the footage at speed 1 again.
+    env = _env(tmp_path)
+    clip = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "clip.mp4", start=2.0,
+                      duration=4.0)
+    assert run_cli("add", str(clip), env=env).returncode == 0
+    looped = tmp_path / "looped.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "2", "-i", str(clip),
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(looped)],
+                   check=True, capture_output=True)
+    match, relations = sole_match_at(check_json(env, looped), clip)
+    assert match["alignment"]["speed"] == 1.0 and "speed_changed" not in relations, match
+    start, end = match["reference_segment"]
+    assert start <= 0.3 and end >= 3.7, match["reference_segment"]
+    assert match["score"] >= 0.8
