@@ -80,7 +80,7 @@ class FramePair:
 
 RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
                   "speed_changed", "reframed", "overlaid", "inside_other_footage", "rotated",
-                  "edges_differ", "cropped", "reversed")
+                  "edges_differ", "cropped", "reversed", "repeated")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ class VideoMatch:
     # not a centre) matched anywhere in this video: what a centre match is
     # measured against.
     plain_frames: int = 0
+    # How many times the query plays this footage (a loop: 2 or more), each pass
+    # at ``speed``; ``offset_s`` is the first pass's.
+    passes: int = 1
 
     @property
     def mirrored(self) -> bool:
@@ -222,6 +225,7 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         speed=round(float(speed), 4),
         offset_s=round(float(offset), 3),
         view=query.views[view_index][0],
+        passes=len(groups),
         # To the millisecond: the search keeps reference times in float32.
         pairs=[FramePair(round(float(qt[i]), 3), round(float(rt[i]), 3), int(d[i]))
                for i in order],
@@ -344,6 +348,9 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
                               m.query_coverage))
     if m.mirrored:
         found.append(Relation("mirrored", "frames match only when flipped left-right"))
+    if m.passes > 1:
+        found.append(Relation("repeated", f"plays this footage {m.passes} times (looped or "
+                                          "repeated), each pass matched on its own", m.passes))
     if m.speed < 0:
         found.append(Relation("reversed", "plays the footage backwards: the query's later "
                                           "frames match the reference's earlier ones", None))

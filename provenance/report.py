@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .index import Index, VideoRecord
     from .match import VideoMatch
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_RESOURCE = "schemas/report.schema.json"
 EARLIEST_CAVEAT = ("Earliest upload among the copies in this index, not necessarily the "
                    "original: footage may have appeared earlier elsewhere.")

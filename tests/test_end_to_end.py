@@ -748,6 +748,9 @@ def test_a_short_clip_played_in_a_loop_is_aligned_at_its_own_speed(tmp_path):
                    check=True, capture_output=True)
     match, relations = sole_match_at(check_json(env, looped), clip)
     assert match["alignment"]["speed"] == 1.0 and "speed_changed" not in relations, match
+    assert relations.get("repeated") == 3, relations
     start, end = match["reference_segment"]
     assert start <= 0.3 and end >= 3.7, match["reference_segment"]
     assert match["score"] >= 0.8
+    text = run_cli("check", str(looped), env=env).stdout
+    assert "- repeated: plays this footage 3 times" in text, text

@@ -98,7 +98,7 @@ def test_schema_is_valid_draft_2020_12_and_uses_the_code_enums():
     schema = report.load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"enum": ["1.0", report.SCHEMA_VERSION]}
+    assert schema["properties"]["schema_version"] == {"enum": ["1.0", "1.1", report.SCHEMA_VERSION]}
     d = schema["$defs"]
     assert tuple(d["upload_time"]["properties"]["precision"]["enum"]) == fetch.PRECISIONS
     assert tuple(d["upload_time"]["properties"]["source"]["enum"]) == fetch.TIME_SOURCES
