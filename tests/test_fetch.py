@@ -1,8 +1,11 @@
 """yt-dlp against a local HTTP server: metadata flows from the page to the report."""
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 from conftest import SAMPLES, video_page
@@ -90,3 +93,41 @@ def test_a_page_that_states_no_date_is_dated_by_its_server_not_as_uploaded(cli, 
     done = cli("add", http_server.url("post.html"))
     assert done.returncode == 0, done.stderr
     assert "(second, from server)" in cli("show", "1").stdout
+
+
+class _RedirectToFtp(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.target)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_redirect_to_anything_but_http_is_not_followed(cli):
+    # Only http(s) links are fetched: a page must not be able to send the
+    # fetcher to an FTP server (or any other service) by redirecting there.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    _RedirectToFtp.target = f"ftp://127.0.0.1:{listener.getsockname()[1]}/clip.mp4"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectToFtp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = cli("add", f"http://127.0.0.1:{server.server_address[1]}/clip.mp4")
+        try:
+            connection, _ = listener.accept()
+            connection.close()
+            contacted = True
+        except socket.timeout:
+            contacted = False
+    finally:
+        server.shutdown()
+        server.server_close()
+        listener.close()
+    assert not contacted, "the fetcher followed the redirect to ftp://"
+    assert done.returncode == 4, done.stdout + done.stderr
