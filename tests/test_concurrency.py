@@ -164,3 +164,36 @@ def test_two_writers_given_the_same_file_both_succeed(clips, tmp_path):
             {str(clips["seed"][0]), str(copy)}
     finally:
         conn.close()
+
+
+def _open_new_index(path: str, barrier, errors) -> None:
+    from provenance.index import Index
+
+    barrier.wait()
+    try:
+        with Index(Path(path)) as index:
+            index.generation()
+    except Exception as exc:  # reported to the test, not lost in a child
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_opening_a_new_index_at_once_both_get_it(tmp_path):
+    # Switching a new database to WAL takes a lock SQLite does not wait for:
+    # 47 of 300 such pairs failed with "database is locked" before it was retried.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for attempt in range(60):
+        barrier = context.Barrier(2)
+        path = str(tmp_path / f"new{attempt}" / "index.db")
+        workers = [context.Process(target=_open_new_index, args=(path, barrier, errors))
+                   for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
