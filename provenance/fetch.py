@@ -161,6 +161,7 @@ def _fetch_url(url: str, settings: Settings, refresh: bool = False) -> FetchedMe
     if cached is not None:
         return cached
     entry.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_abandoned(entry.parent)
     partial = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
     try:
         info, media = _download(url, partial, settings)
@@ -179,6 +180,23 @@ def _fetch_url(url: str, settings: Settings, refresh: bool = False) -> FetchedMe
     cached = _read_cache_entry(entry)
     assert cached is not None
     return cached
+
+
+# A download in progress is never this old (max_download_seconds stops one at
+# 10 minutes by default); older partial folders are a killed run's leftovers.
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def _sweep_abandoned(media_dir: Path) -> None:
+    """Remove partial downloads a run killed outright (SIGKILL, a power cut) left:
+    SIGTERM and Ctrl-C clean up their own, these would stay for good."""
+    cutoff = time.time() - ABANDONED_AFTER_S
+    for leftover in media_dir.glob(".partial-*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue  # removed by another run meanwhile
 
 
 def _cache_entry(url: str, settings: Settings) -> Path:

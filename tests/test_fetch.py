@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 from conftest import SAMPLES, video_page
@@ -131,3 +133,17 @@ def test_a_redirect_to_anything_but_http_is_not_followed(cli):
         listener.close()
     assert not contacted, "the fetcher followed the redirect to ftp://"
     assert done.returncode == 4, done.stdout + done.stderr
+
+
+def test_partial_downloads_a_killed_run_left_are_swept(cli, http_server, env):
+    # SIGKILL leaves a half-written download behind; SIGTERM and Ctrl-C clean
+    # their own. A day on, no download is still running in it.
+    media = Path(env["XDG_CACHE_HOME"]) / "provenance" / "media"
+    old, recent = media / ".partial-killed", media / ".partial-running"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "media.mp4.part").write_bytes(b"\0" * 1024)
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    assert cli("add", _serve(http_server, "basketball.mp4")).returncode == 0
+    assert not old.exists() and recent.exists()
