@@ -156,6 +156,7 @@ def check(ctx: click.Context, source: str, fmt: str, output: Path | None, add_af
 def report_command(ctx: click.Context, report_file: Path, fmt: str, output: Path | None) -> None:
     """Render a saved JSON report (from check or watch) as text, JSON or HTML."""
     settings = _settings(ctx)
+    _check_output(fmt, output)
     _emit(load_report(report_file), fmt, output, settings)
 
 
@@ -168,7 +169,7 @@ def _check_output(fmt: str, output: Path | None) -> None:
 
 
 def _emit(report: Report, fmt: str, output: Path | None, settings: Settings) -> None:
-    _check_output(fmt, output)
+    """The report in ``fmt``, to ``output`` or stdout (``_check_output`` first)."""
     if fmt == "json":
         text = to_json(report)
     elif fmt == "html":

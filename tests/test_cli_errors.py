@@ -123,16 +123,9 @@ def test_check_add_with_a_report_it_cannot_write_leaves_the_index_as_it_was(seed
 def test_sigterm_stops_a_batch_add_as_ctrl_c_does(env, tmp_path):
     # A cron `timeout` sends SIGTERM: the run must stop cleanly (its workers
     # stopped, nothing half-written), not die where it stands.
-    clips = []
-    for n in range(2):
-        clips.append(tmp_path / f"long{n}.mp4")
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=s=640x360:r=30:d=40,hue=h={n * 90}", "-c:v", "libx264",
-                        "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
     db = Path(env["PROVENANCE_DB"])
-    run = subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "PROVENANCE_TEST_RUN": tmp_path.name})
+    run = _batch_add(_long_clips(tmp_path, 40), tmp_path.name,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # As a timeout strikes: with the workers at work, not in their first milliseconds.
     deadline = time.monotonic() + 60
     while len(_marked(f"PROVENANCE_TEST_RUN={tmp_path.name}", run.pid)) < 2 \
@@ -150,16 +143,9 @@ def test_sigterm_stops_a_batch_add_as_ctrl_c_does(env, tmp_path):
 def test_a_killed_batch_add_leaves_no_worker_behind(env, tmp_path):
     # SIGKILL (the out-of-memory killer) cannot be caught: the workers must see
     # their parent die and stop, not decode on for minutes with no one to tell.
-    clips = []
-    for n in range(2):
-        clips.append(tmp_path / f"long{n}.mp4")
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=s=640x360:r=30:d=60,hue=h={n * 90}", "-c:v", "libx264",
-                        "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
     marker = f"PROVENANCE_TEST_RUN={tmp_path.name}"
-    run = subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
-                           env={**os.environ, "PROVENANCE_TEST_RUN": tmp_path.name},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = _batch_add(_long_clips(tmp_path, 60), tmp_path.name,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def ours() -> list[int]:
         return _marked(marker, run.pid)
@@ -175,6 +161,23 @@ def test_a_killed_batch_add_leaves_no_worker_behind(env, tmp_path):
     while ours() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ours() == []
+
+
+def _long_clips(folder: Path, seconds: int) -> list[Path]:
+    """Two distinct 640x360 clips, long enough that a batch add of them takes a while."""
+    clips = []
+    for n in range(2):
+        clips.append(folder / f"long{n}.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=s=640x360:r=30:d={seconds},hue=h={n * 90}", "-c:v", "libx264",
+                        "-preset", "ultrafast", str(clips[-1])], check=True, timeout=120)
+    return clips
+
+
+def _batch_add(clips: list[Path], run_name: str, **popen) -> subprocess.Popen:
+    """`provenance add` of ``clips``, its processes marked PROVENANCE_TEST_RUN=run_name."""
+    return subprocess.Popen([sys.executable, "-m", "provenance", "add", *map(str, clips)],
+                            env={**os.environ, "PROVENANCE_TEST_RUN": run_name}, **popen)
 
 
 def _marked(marker: str, parent: int) -> list[int]:
