@@ -364,8 +364,7 @@ class Index:
             video_id = cursor.lastrowid
             self._insert_frames(db, video_id, rows)
             self._insert_sighting(db, video_id, media.metadata)
-            db.execute("INSERT INTO frame_log (video_id, change, token) VALUES (?, 'add', random())",
-                       (video_id,))
+            _log_changes(db, video_id, "add")
         return video_id
 
     def replace_frames(self, video_id: int, sha256: str, *, sampling: int, times: list[float],
@@ -384,8 +383,7 @@ class Index:
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
             self._insert_frames(db, video_id, rows)
             # The search structure drops the old rows and takes the new ones.
-            db.executemany("INSERT INTO frame_log (video_id, change, token) VALUES (?, ?, random())",
-                           [(video_id, "remove"), (video_id, "add")])
+            _log_changes(db, video_id, "remove", "add")
         return True
 
     @staticmethod
@@ -448,8 +446,7 @@ class Index:
         with self.transaction() as db:
             if db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount != 1:
                 return False
-            db.execute("INSERT INTO frame_log (video_id, change, token) VALUES (?, 'remove', random())",
-                       (video_id,))
+            _log_changes(db, video_id, "remove")
             return True
 
     # -- reads ----------------------------------------------------------------
@@ -581,6 +578,13 @@ class Index:
     def integrity_ok(self) -> bool:
         with _translated(self.path, self.busy_timeout_s):
             return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _log_changes(db: sqlite3.Connection, video_id: int, *changes: str) -> None:
+    """Log changes to a video's frames for the search structure, each with a random
+    token (SQLite's random()) that tells this history from a restored backup's."""
+    db.executemany("INSERT INTO frame_log (video_id, change, token) VALUES (?, ?, random())",
+                   [(video_id, change) for change in changes])
 
 
 def _id_chunks(column: str, video_ids: list[int],
