@@ -9,7 +9,7 @@ most significant word first, which is what the index stores and searches.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Protocol
 
 import cv2
@@ -19,6 +19,7 @@ import pdqhash
 from PIL import Image
 
 from .errors import BadInputError, DecodeError
+from .features import MAX_QUERY_FRAMES, FeatureSampler, FrameFeatures
 from .fetch import FetchedMedia
 from .keyframes import MediaInfo, MotionRule, detail_threshold, extract, probe
 from .insets import region_proposals
@@ -163,6 +164,11 @@ class HashedVideo:
     views: dict[str, np.ndarray]
     view_specs: list[View]  # in the order a query tries them, plain first
     sampled: list[bool]
+    # Keypoints of about a frame a second (features.FeatureSampler); a query's
+    # also of each such frame mirrored.
+    features: list[FrameFeatures] = field(default_factory=list)
+    mirrored_features: list[FrameFeatures] = field(default_factory=list)
+    feature_step_s: float = 1.0  # seconds between described frames
 
     @property
     def hashes(self) -> np.ndarray:
@@ -211,6 +217,10 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
         regions = []
         views = index_views(box, aspect)
     times, details, sampled = [], [], []
+    described: list[FrameFeatures] = []
+    described_mirrored: list[FrameFeatures] = []
+    # A query kept for the index afterwards (not sparse) is described as the index is.
+    sampler = FeatureSampler(info.duration_s, aspect, MAX_QUERY_FRAMES if sparse else None)
     hashed: dict[str, list[np.ndarray]] = {v.name: [] for v in views}
     overlay = next((v.overlay for v in views if v.overlay is not None), None)
     rotation = next((v.rotation for v in views if v.rotation is not None), None)
@@ -219,6 +229,10 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
         details += [round(f.detail, 2) for f in batch]
         sampled += [f.sampled for f in batch]
         plain = [f.pixels for f in batch]
+        for f in batch:
+            if f.sampled:
+                _describe(sampler.offer(f.t, f.pixels), sampler, described,
+                          described_mirrored if for_query else None)
         # Filled at full frame size: at hash size the fill matched 14 points fewer frames.
         filled = [fill_overlay(p, overlay) for p in plain] if overlay is not None else None
         # Turned back once per frame for the plain and the mirrored view alike.
@@ -227,10 +241,25 @@ def hash_video(media: FetchedMedia, settings: "Settings", hasher: Hasher, *,
             pixels = (filled if view.overlay is not None
                       else turned if view.rotation is not None else plain)
             hashed[view.name].append(hasher.hash_many([render(p, view) for p in pixels]))
+    _describe(sampler.flush(), sampler, described, described_mirrored if for_query else None)
     return HashedVideo(media=media, info=info, scheme=scheme_of(hasher), times=times,
                        details=details, box=box, regions=regions,
                        views={name: np.concatenate(parts) for name, parts in hashed.items()},
-                       view_specs=views, sampled=sampled)
+                       view_specs=views, sampled=sampled,
+                       features=described, mirrored_features=described_mirrored,
+                       feature_step_s=sampler.step)
+
+
+def _describe(due: list[tuple[float, np.ndarray]], sampler: FeatureSampler,
+              plain: list[FrameFeatures], mirrored: list[FrameFeatures] | None) -> None:
+    """Describe the keyframes due, adding their features (and, for a query, their
+    mirror images') to the lists."""
+    for t, pixels in due:
+        features = sampler.describe(t, pixels)
+        if features is not None:
+            plain.append(features)
+            if mirrored is not None:
+                mirrored.append(sampler.mirror(features))
 
 
 # Fast motion (a bat's swing, wings, a knife through fruit) changes the picture

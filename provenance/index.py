@@ -5,7 +5,8 @@ Contract: one ``Index`` per database file. A video is stored once per content
 is a *sighting*. Every multi-row write runs in one ``BEGIN IMMEDIATE``
 transaction, so a killed process leaves either the whole video or nothing.
 The database runs in WAL mode with a busy timeout, so a cron batch and a
-journalist's check can share it. Hash words are unsigned 64-bit values stored
+journalist's check can share it. Keypoints (features) are stored beside the
+hashes, a row per described frame. Hash words are unsigned 64-bit values stored
 as SQLite's signed integers (two's complement) and read back losslessly.
 """
 from __future__ import annotations
@@ -18,11 +19,12 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .errors import IndexDatabaseError
+from .features import FEATURES_VERSION, FrameFeatures, from_blobs, to_blobs
 from .fetch import FetchedMedia, SourceMetadata, UploadTime, now_utc, printable_path
 from .keyframes import SAMPLING_VERSION
 
@@ -132,6 +134,19 @@ MIGRATIONS: list[str] = [
     # (Changes logged before this migration have none.)
     """
     ALTER TABLE frame_log ADD COLUMN token INTEGER;
+    """,
+    # Keypoints of about a frame a second (features.FrameFeatures), for copies no
+    # whole-picture hash meets; videos indexed before have none (version 0)
+    # until hashed again.
+    """
+    CREATE TABLE features (
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        points BLOB NOT NULL,
+        descriptors BLOB NOT NULL,
+        PRIMARY KEY (video_id, t)
+    ) WITHOUT ROWID;
+    ALTER TABLE videos ADD COLUMN features_version INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -340,8 +355,10 @@ class Index:
     def add_video(self, media: FetchedMedia, *, duration_s: float | None, width: int,
                   height: int, container_tags: dict[str, str], sampling: int,
                   times: list[float], details: list[float], hashes: np.ndarray,
-                  views: Mapping[int, np.ndarray] | None = None) -> int:
-        """Store a new video with its first sighting and all its frames, atomically;
+                  views: Mapping[int, np.ndarray] | None = None,
+                  features: Sequence[FrameFeatures] = ()) -> int:
+        """Store a new video with its first sighting, all its frames and their
+        keypoints (``features``), atomically;
         ContentAlreadyIndexed, and nothing written, if its file is indexed already.
 
         ``hashes`` are of the footage (VIEW_FOOTAGE); ``views``, of the other
@@ -357,31 +374,38 @@ class Index:
                 raise ContentAlreadyIndexed(known[0])
             cursor = db.execute(
                 "INSERT INTO videos (sha256, size_bytes, duration_s, width, height, media_path,"
-                " container_tags, keyframe_count, added_at, sampling) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " container_tags, keyframe_count, added_at, sampling, features_version)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (media.sha256, media.size_bytes, duration_s, width, height,
                  printable_path(media.path),
-                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc(), sampling))
+                 json.dumps(container_tags, ensure_ascii=False), len(times), now_utc(), sampling,
+                 FEATURES_VERSION))
             video_id = cursor.lastrowid
             self._insert_frames(db, video_id, rows)
+            self._insert_features(db, video_id, features)
             self._insert_sighting(db, video_id, media.metadata)
             _log_changes(db, video_id, "add")
         return video_id
 
     def replace_frames(self, video_id: int, sha256: str, *, sampling: int, times: list[float],
                        details: list[float], hashes: np.ndarray,
-                       views: Mapping[int, np.ndarray] | None = None) -> bool:
+                       views: Mapping[int, np.ndarray] | None = None,
+                       features: Sequence[FrameFeatures] = ()) -> bool:
         """Store a video's keyframes anew (taken again from its file by a newer
         sampling or version of the views), atomically; its sightings stay. False if the index
         no longer holds that file under that id (removed meanwhile, and the id
         perhaps given to another video)."""
         rows = self._frame_rows(times, details, hashes, views or {})
         with self.transaction() as db:
-            if db.execute("UPDATE videos SET keyframe_count = ?, sampling = ?"
-                          " WHERE id = ? AND sha256 = ?",
-                          (len(times), sampling, video_id, sha256)).rowcount != 1:
+            if db.execute("UPDATE videos SET keyframe_count = ?, sampling = ?,"
+                          " features_version = ? WHERE id = ? AND sha256 = ?",
+                          (len(times), sampling, FEATURES_VERSION, video_id,
+                           sha256)).rowcount != 1:
                 return False
             db.execute("DELETE FROM frames WHERE video_id = ?", (video_id,))
+            db.execute("DELETE FROM features WHERE video_id = ?", (video_id,))
             self._insert_frames(db, video_id, rows)
+            self._insert_features(db, video_id, features)
             # The search structure drops the old rows and takes the new ones.
             _log_changes(db, video_id, "remove", "add")
         return True
@@ -390,6 +414,12 @@ class Index:
     def _insert_frames(db: sqlite3.Connection, video_id: int, rows: list[tuple]) -> None:
         db.executemany("INSERT INTO frames (video_id, seq, t, detail, h0, h1, h2, h3, view)"
                        " VALUES (?,?,?,?,?,?,?,?,?)", ((video_id, *row) for row in rows))
+
+    @staticmethod
+    def _insert_features(db: sqlite3.Connection, video_id: int,
+                         features: Sequence[FrameFeatures]) -> None:
+        db.executemany("INSERT INTO features (video_id, t, points, descriptors) VALUES (?,?,?,?)",
+                       ((video_id, f.t, *to_blobs(f)) for f in features))
 
     def videos_to_rehash(self, video_id: int | None = None) -> list[int]:
         """Videos indexed before the centre or the reframings of each keyframe were
@@ -401,8 +431,9 @@ class Index:
                               f" videos.id AND view IN ({group}))" for group in _LATER_VIEWS_SQL)
         with _translated(self.path, self.busy_timeout_s):
             return [row[0] for row in self.db.execute(
-                f"SELECT id FROM videos WHERE (sampling < ? OR {lacking}){only} ORDER BY id",
-                (SAMPLING_VERSION,) + (() if video_id is None else (video_id,)))]
+                f"SELECT id FROM videos WHERE (sampling < ? OR features_version < ? OR {lacking})"
+                f"{only} ORDER BY id",
+                (SAMPLING_VERSION, FEATURES_VERSION) + (() if video_id is None else (video_id,)))]
 
     def _frame_rows(self, times: list[float], details: list[float], hashes: np.ndarray,
                     views: Mapping[int, np.ndarray]) -> list[tuple]:
@@ -548,6 +579,15 @@ class Index:
         return FrameArrays(np.array([row[0] for row in rows], dtype=np.int64),
                            np.array([row[1] for row in rows], dtype=np.float64), hashes,
                            np.array([row[2] for row in rows], dtype=np.int8))
+
+    def features(self) -> Iterator[tuple[int, FrameFeatures]]:
+        """(video id, keypoints of one frame) of every described frame, in video
+        and time order."""
+        with _translated(self.path, self.busy_timeout_s):
+            rows = self.db.execute("SELECT video_id, t, points, descriptors FROM features"
+                                   " ORDER BY video_id, t").fetchall()
+        for video_id, t, points, descriptors in rows:
+            yield video_id, from_blobs(t, points, descriptors)
 
     def summary(self) -> dict[str, int]:
         """Videos and keyframes, as every report states them: two cheap reads, where

@@ -12,16 +12,22 @@ query's frames inside the segment are evidence of that alignment (matched
 there clearly closer than elsewhere in the video, or near copies), how close
 the hashes were, and how many frames agree: a lone coincidental frame never
 makes a match, nor does still footage that merely looks alike.
+
+``keypoint_match`` turns what the keypoints found (features.find_feature_matches,
+run for the videos no hash met) into the same kind of match.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Collection
+from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 
 from .frame_search import FrameSearch
-from .views import CENTRE_SHARE, View
+from .views import CENTRE_SHARE, Box, View
+
+if TYPE_CHECKING:
+    from .features import FeatureMatch
 
 # Reference seconds per query second: 1.5 means the query is sped up 1.5x; a
 # negative speed, that it plays the footage backwards (reversed footage passes
@@ -75,7 +81,13 @@ class MatchParams:
 class FramePair:
     query_t: float
     reference_t: float
-    distance: int
+    distance: int | None  # Hamming bits; None for a pair of keypoint frames
+    inliers: int | None = None  # keypoints a similarity carries onto the other frame's
+
+
+# How a match was found: frame hashes within the radius, or keypoints (features).
+METHOD_HASHES = "frame_hashes"
+METHOD_KEYPOINTS = "keypoints"
 
 
 RELATION_KINDS = ("identical_file", "reencoded", "subclip", "extended", "mirrored",
@@ -101,7 +113,7 @@ class VideoMatch:
     query_coverage: float
     reference_coverage: float
     matched_frames: int
-    mean_distance: float
+    mean_distance: float | None  # None when matched by keypoints
     speed: float  # reference seconds per query second; negative: played backwards
     offset_s: float
     view: View  # the view of the query frames that matched
@@ -113,10 +125,47 @@ class VideoMatch:
     # How many times the query plays this footage (a loop: 2 or more), each pass
     # at ``speed``; ``offset_s`` is the first pass's.
     passes: int = 1
+    method: str = METHOD_HASHES
+    # Matched by keypoints: the share of the reference's width and of its height
+    # the query's picture spans, by the similarity found (1.0: all of it or more).
+    shown_share: tuple[float, float] | None = None
 
     @property
     def mirrored(self) -> bool:
         return self.view.mirrored
+
+
+def keypoint_match(found: FeatureMatch, *, query_duration_s: float, query_step_s: float,
+                   query_aspect: float | None, reference_duration_s: float | None,
+                   reference_aspect: float | None) -> VideoMatch:
+    """A keypoint match as a VideoMatch. Its segments run from the first frame
+    that met to a step after the last (frames are described every
+    ``query_step_s``), within both videos' durations."""
+    qa = found.pairs[0].query_t
+    qb = min(query_duration_s, found.pairs[-1].query_t + query_step_s) \
+        if query_duration_s else found.pairs[-1].query_t
+    ends = sorted(found.offset_s + found.speed * t for t in (qa, qb))
+    ra, rb = max(0.0, ends[0]), ends[1]
+    if reference_duration_s:
+        rb = min(rb, reference_duration_s)
+    rb = max(ra, rb)
+    shown = None
+    if query_aspect and reference_aspect:
+        # Upright pictures are FRAME_HEIGHT on their shorter side (features.upright).
+        q_w, q_h = (query_aspect, 1.0) if query_aspect >= 1 else (1.0, 1 / query_aspect)
+        r_w, r_h = (reference_aspect, 1.0) if reference_aspect >= 1 else (1.0, 1 / reference_aspect)
+        shown = (round(min(1.0, q_w * found.scale / r_w), 3),
+                 round(min(1.0, q_h * found.scale / r_h), 3))
+    return VideoMatch(
+        video_id=found.video_id, score=round(found.score, 4), query_segment=(qa, round(qb, 3)),
+        reference_segment=(round(ra, 3), round(rb, 3)),
+        query_coverage=round((qb - qa) / query_duration_s, 4) if query_duration_s else 1.0,
+        reference_coverage=round((rb - ra) / reference_duration_s, 4)
+        if reference_duration_s else 1.0,
+        matched_frames=len(found.pairs), mean_distance=None, speed=found.speed,
+        offset_s=found.offset_s, view=View("keypoints", Box(), found.mirrored),
+        pairs=[FramePair(p.query_t, p.reference_t, None, p.inliers) for p in found.pairs],
+        plain_frames=len(found.pairs), method=METHOD_KEYPOINTS, shown_share=shown)
 
 
 def find_matches(query: QueryFrames, search: FrameSearch,
@@ -334,9 +383,15 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
     """What was done to the footage, claimed only where a measured number backs it."""
     if same_file:
         return [Relation("identical_file", "same SHA-256: byte-for-byte the same file")]
-    found = [Relation("reencoded", f"same footage, different file; mean hash distance "
-                                   f"{m.mean_distance:.1f} bits over {m.matched_frames} frames",
-                      m.mean_distance)]
+    if m.method == METHOD_KEYPOINTS:
+        inliers = int(np.median([p.inliers for p in m.pairs]))
+        found = [Relation("reencoded", f"same footage, different file; no frame hash met, "
+                                       f"{m.matched_frames} frames met by keypoints (median "
+                                       f"{inliers} carried by one similarity transform)", None)]
+    else:
+        found = [Relation("reencoded", f"same footage, different file; mean hash distance "
+                                       f"{m.mean_distance:.1f} bits over {m.matched_frames} "
+                                       "frames", m.mean_distance)]
     ra, rb = m.reference_segment
     qa, qb = m.query_segment
     if m.reference_coverage < 0.9:
@@ -391,6 +446,12 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
                        f"{CENTRE_SHARE / m.view.scale:.0%}: the query shows about "
                        f"{m.view.scale:.0%} of the reference's width and height (cropped or "
                        "zoomed in)", m.view.scale))
+    if m.shown_share is not None and min(m.shown_share) < 0.9:
+        w, h = m.shown_share
+        found.append(Relation(
+            "cropped", f"matched by keypoints: the query shows about {w:.0%} of the reference's "
+                       f"width and {h:.0%} of its height (cropped or zoomed in)",
+            round(float(np.sqrt(w * h)), 4)))
     if m.view.inset is not None:
         b = m.view.inset
         found.append(Relation(

@@ -24,7 +24,8 @@ from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WH
                     VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, ContentAlreadyIndexed, Index,
                     VideoRecord)
 from .keyframes import SAMPLING_VERSION
-from .match import MatchParams, QueryFrames, VideoMatch, find_matches
+from .features import find_feature_matches
+from .match import MatchParams, QueryFrames, VideoMatch, find_matches, keypoint_match
 from .report import Report, build_report
 
 
@@ -93,7 +94,7 @@ def _stored(hashed: HashedVideo) -> dict:
     views = {stored: hashed.views[name] for name, stored in _STORED_AS.items()
              if name in hashed.views}
     return dict(sampling=SAMPLING_VERSION, times=hashed.times, details=hashed.details,
-                hashes=hashed.hashes, views=views)
+                hashes=hashed.hashes, views=views, features=hashed.features)
 
 
 # The index's name (index.VIEW_*) for each view it stores but the footage's.
@@ -228,8 +229,33 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     # The very same file is listed whatever its score: a clip under a second
     # has too few frames to reach the threshold on frames alone.
     same_file = index.video_id_for(hashed.media.sha256)
-    return find_matches(query, FrameSearch.open(index), index.durations, params,
-                        always_list=() if same_file is None else (same_file,))
+    matches = find_matches(query, FrameSearch.open(index), index.durations, params,
+                           always_list=() if same_file is None else (same_file,))
+    return sorted(matches + keypoint_matches(hashed, index, params, [m.video_id for m in matches]),
+                  key=lambda m: (-m.score, m.video_id))
+
+
+def keypoint_matches(hashed: HashedVideo, index: Index, params: MatchParams,
+                     matched: list[int]) -> list[VideoMatch]:
+    """The videos no frame hash met that the query's keypoints meet, scoring
+    ``params.score_threshold`` or more."""
+    found = find_feature_matches(hashed.features, hashed.mirrored_features, index.features(),
+                                 skip=matched)
+    if not found:
+        return []
+    ids = sorted({f.video_id for f in found})
+    records, durations = {v: index.video(v) for v in ids}, index.durations(ids)
+    aspect = hashed.info.width / hashed.info.height if hashed.info.height else None
+    out = []
+    for f in found:
+        record = records[f.video_id]
+        if record is None or f.score < params.score_threshold:
+            continue
+        out.append(keypoint_match(
+            f, query_duration_s=hashed.duration_s, query_step_s=hashed.feature_step_s,
+            query_aspect=aspect, reference_duration_s=durations.get(f.video_id),
+            reference_aspect=record.width / record.height if record.height else None))
+    return out
 
 
 def query_rows(hashed: HashedVideo, settings: Settings) -> np.ndarray:

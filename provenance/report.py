@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .index import Index, VideoRecord
     from .match import VideoMatch
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_RESOURCE = "schemas/report.schema.json"
 EARLIEST_CAVEAT = ("Earliest upload among the copies in this index, not necessarily the "
                    "original: footage may have appeared earlier elsewhere.")
@@ -83,7 +83,8 @@ class Alignment:
 class FramePairReport:
     query_t: float
     reference_t: float
-    distance: int
+    distance: int | None  # Hamming bits; None for keypoint frames (schema 1.3)
+    inliers: int | None = None  # keypoints carried onto the other frame's (schema 1.3)
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ class MatchReport:
     query_coverage: float
     reference_coverage: float
     matched_frames: int
-    mean_distance: float
+    mean_distance: float | None  # None when matched by keypoints
     alignment: Alignment
     relations: list[Relation]
     frame_pairs: list[FramePairReport]
+    method: str = "frame_hashes"  # or "keypoints" (schema 1.3; match.METHOD_*)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,9 @@ def build_report(hashed: "HashedVideo", matches: list["VideoMatch"], index: "Ind
                 m, same_file=record.sha256 == hashed.media.sha256,
                 query_shape=(hashed.info.width, hashed.info.height),
                 reference_shape=(record.width, record.height)),
-            frame_pairs=[FramePairReport(p.query_t, p.reference_t, p.distance) for p in m.pairs]))
+            frame_pairs=[FramePairReport(p.query_t, p.reference_t, p.distance, p.inliers)
+                         for p in m.pairs],
+            method=m.method))
     info = hashed.info
     query = QueryReport(
         source=hashed.media.metadata.source, sha256=hashed.media.sha256,

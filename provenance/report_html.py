@@ -174,7 +174,9 @@ def _match(rank: int, m: MatchReport, query_media: str, frames: dict | None) -> 
                               f"({m.reference_coverage:.0%} of the reference)</span>"),
         ("Alignment", f"reference t = {a.speed:.2f} × query t {'+' if a.offset_s >= 0 else '−'} "
                       f"{abs(a.offset_s):.2f} s" + (", mirrored left-right" if a.mirrored else "")),
-        ("Matched keyframes", f"{m.matched_frames}, mean hash distance {m.mean_distance:.1f} bits"),
+        ("Matched keyframes", f"{m.matched_frames}, mean hash distance {m.mean_distance:.1f} bits"
+         if m.mean_distance is not None else f"{m.matched_frames}, met by keypoints (no frame "
+                                             "hash met)"),
         ("Relations", f'<ul class="relations">{relations}</ul>'),
         ("Reference file", f'{duration} · {dims} · {v.keyframe_count} keyframes<div class="sub">'
                            f'sha256 <span class="mono">{_e(v.sha256)}</span></div>'),
@@ -185,13 +187,19 @@ def _match(rank: int, m: MatchReport, query_media: str, frames: dict | None) -> 
             f"{facts}{_strip(m, query_media, frames)}</article>")
 
 
+def _pair_measure(m: MatchReport) -> str:
+    return ("keypoints a similarity transform carries onto the reference frame's"
+            if m.method == "keypoints" else "hash distance")
+
+
 def _strip(m: MatchReport, query_media: str, frames: dict | None) -> str:
     pairs = _spread(m.frame_pairs, MAX_PAIRS)
     if not pairs:
         return ""
     if frames is None:
         return f'<p class="sub">Frames shown for the best {MAX_STRIPS} matches only.</p>'
-    head = "".join(f"<th>{p.distance} bits</th>" for p in pairs)
+    head = "".join(f"<th>{p.distance} bits</th>" if p.distance is not None
+                   else f"<th>{p.inliers} keypoints</th>" for p in pairs)
     query = "".join(f"<td>{_thumb(frames, query_media, p.query_t)}</td>" for p in pairs)
     ref = "".join(f"<td>{_thumb(frames, m.video.media_path, p.reference_t)}</td>" for p in pairs)
     note = (" Mirrored: the query shows these frames flipped left-right."
@@ -199,7 +207,7 @@ def _strip(m: MatchReport, query_media: str, frames: dict | None) -> str:
     if m.alignment.speed < 0:
         note += " Reversed: the query plays this footage backwards."
     return (f'<table class="strip"><caption>Matched frames ({len(pairs)} of '
-            f"{len(m.frame_pairs)}), hash distance above each pair.{note}</caption>"
+            f"{len(m.frame_pairs)}), {_pair_measure(m)} above each pair.{note}</caption>"
             f'<tr><th class="row"></th>{head}</tr><tr><th class="row">Query</th>{query}</tr>'
             f'<tr><th class="row">Reference</th>{ref}</tr></table>')
 

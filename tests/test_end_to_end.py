@@ -32,12 +32,14 @@ def _env(root) -> dict[str, str]:
 
 def _indexed_before(root, views: tuple[int, ...], *files) -> dict[str, str]:
     """``files`` added, then made to look as an index built before the stored
-    ``views`` (index.VIEW_*) were kept: those rows deleted, and the search
-    structure derived from them with it (rebuilt from SQLite on use)."""
+    ``views`` (index.VIEW_*) and the keypoints were kept: those rows deleted, and
+    the search structure derived from them with it (rebuilt from SQLite on use)."""
     env = _env(root)
     assert run_cli("add", *map(str, files), env=env).returncode == 0
     with sqlite3.connect(root / "index.db") as conn:
         conn.execute(f"DELETE FROM frames WHERE view IN ({','.join(map(str, views))})")
+        conn.execute("DELETE FROM features")
+        conn.execute("UPDATE videos SET features_version = 0")
     conn.close()
     shutil.rmtree(root / "index.db.search")
     return env
@@ -160,6 +162,45 @@ def test_zoomed_in_copy_is_found_and_reported_as_cropped(indexed, tmp_path, kept
     assert abs(relations["cropped"] - kept) <= 0.03, relations
     start, end = match["reference_segment"]
     assert start <= 0.5 and end >= 9.0
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_copy_cut_to_60_percent_off_its_centre_is_found_by_keypoints(indexed, tmp_path,
+                                                                      mirrored):
+    """No view the index stores holds a 60 % crop taken off the centre whole, so no
+    frame hash meets it; the keypoints do, mirrored or not, and measure the crop."""
+    _, env = indexed
+    flip = ",hflip" if mirrored else ""
+    query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "crop60.mp4",
+                       vf=f"crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35{flip}")
+    match, relations = sole_match(check_json(env, query), "tears-of-steel.mp4")
+    assert match["method"] == "keypoints" and match["mean_distance"] is None
+    assert match["alignment"]["mirrored"] == mirrored
+    assert match["alignment"]["speed"] == 1.0
+    assert abs(relations["cropped"] - 0.6) <= 0.05, relations
+    assert all(p["inliers"] >= 15 and p["distance"] is None for p in match["frame_pairs"])
+    start, end = match["reference_segment"]
+    assert start <= 1.0 and end >= 9.0
+
+
+def test_copy_covered_in_stickers_is_found(indexed, tmp_path):
+    """Six stickers (boxes and glyphs, a sixth of the picture's height each) over
+    the footage: found whichever way, by the frame hashes or the keypoints."""
+    _, env = indexed
+    font = _bold_font()
+    boxes = ",".join(f"drawbox=x=iw*{x}:y=ih*{y}:w=ih*0.16:h=ih*0.16:color={c}@0.95:t=fill"
+                     for x, y, c in ((0.06, 0.10, "yellow"), (0.70, 0.62, "magenta"),
+                                     (0.40, 0.75, "cyan")))
+    glyphs = ",".join(f"drawtext=fontfile={font}:text='{g}':x=w*{x}:y=h*{y}:fontsize=h*0.2:"
+                      f"fontcolor={c}:borderw=2:bordercolor=black"
+                      for g, x, y, c in (("\u2605", 0.78, 0.08, "yellow"),
+                                         ("\u2665", 0.10, 0.62, "red"),
+                                         ("\u263a", 0.45, 0.30, "white")))
+    query = ffmpeg_cut(SAMPLES / "basketball.mp4", tmp_path / "stickers.mp4",
+                       vf=f"{boxes},{glyphs}")
+    match, _ = sole_match(check_json(env, query), "basketball.mp4")
+    start, end = match["reference_segment"]
+    assert start <= 1.0 and end >= match["video"]["duration_s"] - 1.5
 
 
 def test_zoomed_in_copy_with_a_plain_wall_along_one_edge_is_found(indexed, tmp_path):
@@ -547,6 +588,29 @@ def test_original_is_found_from_the_platform_crop_indexed_before_it(tmp_path):
     assert "centred 9:16 part" in relations["reframed"]["evidence"]
 
 
+def test_two_clips_shown_in_the_same_studio_graphic_are_not_the_same_footage(tmp_path):
+    """A newsroom's index holds many clips framed by the same graphic. Two clips
+    in one detailed, still frame (a picture around a window) share every
+    keypoint outside the window: that is not the same footage."""
+    env = _env(tmp_path)
+    backdrop = tmp_path / "backdrop.png"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "3", "-i",
+                    str(SAMPLES / "basketball.mp4"), "-frames:v", "1", str(backdrop)], check=True)
+    framed = {}
+    for name in ("tears-of-steel", "his-girl-friday"):
+        framed[name] = tmp_path / f"studio-{name}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-loop", "1", "-i",
+                        str(backdrop), "-i", str(SAMPLES / f"{name}.mp4"), "-filter_complex",
+                        "[0]scale=1280:720[bg];[1]scale=480:-2[fg];[bg][fg]overlay=60:60:shortest=1",
+                        "-t", "8", "-an", "-c:v", "libx264", "-crf", "26", "-pix_fmt", "yuv420p",
+                        str(framed[name])], check=True)
+    assert run_cli("add", str(framed["tears-of-steel"]), env=env).returncode == 0
+    assert check_json(env, framed["his-girl-friday"])["matches"] == []
+    # The window's own footage is still found.
+    sole_match_at(check_json(env, ffmpeg_cut(framed["tears-of-steel"], tmp_path / "again.mp4",
+                                            vf="scale=960:-2")), framed["tears-of-steel"])
+
+
 def test_unrelated_clip_lists_nothing(indexed):
     _, env = indexed
     report = check_json(env, SAMPLES / "unrelated.mp4")
@@ -653,6 +717,19 @@ def test_an_index_from_before_the_reframings_finds_platform_crops_once_rehashed(
     done = run_cli("rehash", env=env)
     assert done.returncode == 0 and done.stdout.startswith("rehashed video #1 ("), done.stdout
     sole_match(check_json(env, crop), "big-buck-bunny.mp4")
+    assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
+
+
+def test_an_index_from_before_keypoints_finds_off_centre_crops_once_rehashed(tmp_path):
+    env = _indexed_before(tmp_path, (), SAMPLES / "tears-of-steel.mp4")
+    crop = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "crop60.mp4",
+                      vf="crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35")
+    assert check_json(env, crop)["matches"] == []
+    assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
+    done = run_cli("rehash", env=env)
+    assert done.returncode == 0 and done.stdout.startswith("rehashed video #1 ("), done.stdout
+    match, _ = sole_match(check_json(env, crop), "tears-of-steel.mp4")
+    assert match["method"] == "keypoints"
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from provenance.errors import IndexDatabaseError
+from provenance.features import FEATURES_VERSION, FrameFeatures
 from provenance.fetch import FetchedMedia, SourceMetadata, UploadTime
 from provenance.hashing import FrameHash
 from provenance.index import (SCHEMA_VERSION, VIEW_CENTRE, VIEW_FOOTAGE, VIEW_STRIP,
@@ -149,3 +150,43 @@ def test_a_video_whose_container_states_no_duration_lasts_to_its_last_keyframe(t
             container_tags={}, times=[0.0, 0.5, 2.25], details=[50.0] * 3,
             hashes=np.ones((3, 4), np.uint64), sampling=2)
         assert index.durations([stated, unstated]) == {stated: 4.0, unstated: 2.25}
+
+
+def test_keypoints_round_trip_exactly_and_go_with_their_video(tmp_path):
+    rng = np.random.default_rng(7)
+    described = [FrameFeatures(float(t), rng.random((n, 2), np.float32) * 455,
+                               rng.integers(0, 256, (n, 128), np.uint8))
+                 for t, n in ((0.0, 9), (1.0, 400))]
+    with Index(tmp_path / "i.db") as index:
+        media = _media(tmp_path, "d" * 64, "/d.mp4")
+        video_id = index.add_video(media, duration_s=2.0, width=640, height=360,
+                                   container_tags={}, sampling=2, times=[0.0, 1.0],
+                                   details=[50.0] * 2, hashes=np.zeros((2, 1), np.uint64),
+                                   features=described)
+    with Index(tmp_path / "i.db") as index:  # reopened: read back from SQLite
+        back = list(index.features())
+        assert [(v, f.t) for v, f in back] == [(video_id, 0.0), (video_id, 1.0)]
+        for (_, got), want in zip(back, described):
+            assert got.points.dtype == np.float32 and np.array_equal(got.points, want.points)
+            assert got.descriptors.dtype == np.uint8
+            assert np.array_equal(got.descriptors, want.descriptors)
+        assert index.db.execute("SELECT features_version FROM videos").fetchone()[0] == \
+            FEATURES_VERSION
+        assert index.remove(video_id)
+        assert list(index.features()) == []
+
+
+def test_an_index_from_before_keypoints_keeps_its_videos_and_counts_them_to_rehash(tmp_path):
+    path = tmp_path / "i.db"
+    with Index(path) as index:
+        video_id = _add(index, _media(tmp_path, "e" * 64, "/e.mp4"), np.zeros((3, 1), np.uint64))
+    # Made to look as schema 6 left it: no features table, no version column.
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE features; ALTER TABLE videos DROP COLUMN features_version;"
+                     f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    db.close()
+    with Index(path) as index:
+        assert index.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert index.video(video_id).keyframe_count == 3
+        assert index.db.execute("SELECT features_version FROM videos").fetchone()[0] == 0
+        assert list(index.features()) == []

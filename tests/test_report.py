@@ -98,11 +98,14 @@ def test_schema_is_valid_draft_2020_12_and_uses_the_code_enums():
     schema = report.load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"enum": ["1.0", "1.1", report.SCHEMA_VERSION]}
+    assert schema["properties"]["schema_version"] == {"enum": ["1.0", "1.1", "1.2",
+                                                           report.SCHEMA_VERSION]}
     d = schema["$defs"]
     assert tuple(d["upload_time"]["properties"]["precision"]["enum"]) == fetch.PRECISIONS
     assert tuple(d["upload_time"]["properties"]["source"]["enum"]) == fetch.TIME_SOURCES
     assert tuple(d["relation_kind"]["enum"]) == match.RELATION_KINDS
+    assert d["match"]["properties"]["method"]["enum"] == [match.METHOD_HASHES,
+                                                          match.METHOD_KEYPOINTS]
     assert d["earliest_sighting"]["properties"]["basis"]["enum"] == ["upload_time", "retrieved_at"]
     pattern = d["timeline_entry"]["properties"]["relation"]["pattern"]
     assert all(k in pattern for k in match.RELATION_KINDS)
