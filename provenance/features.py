@@ -26,10 +26,11 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from .keyframes import FRAME_SIZE
+
 # Bumped when what is stored changes; videos described under an older version
 # (or none) are described again by `provenance rehash` (index.videos_to_rehash).
 FEATURES_VERSION = 1
-FRAME_HEIGHT = 256  # keyframes.FRAME_SIZE: the stored pictures' size
 KEYPOINTS_PER_FRAME = 400
 DESCRIPTOR_BYTES = 128
 INTERVAL_S = 1.0
@@ -58,7 +59,7 @@ PACE_TOLERANCE_S = 0.6
 
 @dataclass(frozen=True)
 class FrameFeatures:
-    """One frame's keypoints: positions on the upright picture (FRAME_HEIGHT
+    """One frame's keypoints: positions on the upright picture (FRAME_SIZE
     pixels on its shorter side) and their SIFT descriptors, stored losslessly
     as bytes (OpenCV's SIFT values are whole numbers 0-255)."""
 
@@ -80,7 +81,7 @@ def describing_step(duration_s: float | None, max_frames: int | None = None) -> 
 
 
 def upright(pixels: np.ndarray, aspect: float | None) -> np.ndarray:
-    """A squashed FRAME_HEIGHT-square keyframe stretched back to its aspect ratio."""
+    """A squashed FRAME_SIZE-square keyframe stretched back to its aspect ratio."""
     if not aspect:
         return pixels
     side = pixels.shape[0]
@@ -103,8 +104,8 @@ class FeatureSampler:
         self.max_frames = max_frames
         self.taken = 0
         self._nearest: tuple[int, float, float, np.ndarray] | None = None  # grid point, gap, t, pixels
-        # The upright picture's width (upright): where a mirrored keypoint lands.
-        self.width = round(FRAME_HEIGHT * aspect) if aspect and aspect >= 1 else FRAME_HEIGHT
+        # The width of the pictures described (upright): where a mirrored keypoint lands.
+        self.width = round(FRAME_SIZE * aspect) if aspect and aspect >= 1 else FRAME_SIZE
         self._sift = cv2.SIFT_create(nfeatures=KEYPOINTS_PER_FRAME)
 
     def offer(self, t: float, pixels: np.ndarray) -> list[tuple[float, np.ndarray]]:

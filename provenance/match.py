@@ -151,7 +151,7 @@ def keypoint_match(found: FeatureMatch, *, query_duration_s: float, query_step_s
     rb = max(ra, rb)
     shown = None
     if query_aspect and reference_aspect:
-        # Upright pictures are FRAME_HEIGHT on their shorter side (features.upright).
+        # Upright pictures are FRAME_SIZE on their shorter side (features.upright).
         q_w, q_h = (query_aspect, 1.0) if query_aspect >= 1 else (1.0, 1 / query_aspect)
         r_w, r_h = (reference_aspect, 1.0) if reference_aspect >= 1 else (1.0, 1 / reference_aspect)
         shown = (round(min(1.0, q_w * found.scale / r_w), 3),

@@ -705,31 +705,25 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 
-def test_an_index_from_before_the_reframings_finds_platform_crops_once_rehashed(tmp_path):
-    """An index built before the centred 9:16 and 16:9 parts were stored misses
-    a vertical crop, counts its video as to rehash, and finds the crop once
-    `rehash` has stored them."""
-    env = _indexed_before(tmp_path, REFRAMED_VIEWS, SAMPLES / "big-buck-bunny.mp4")
-    crop = ffmpeg_cut(SAMPLES / "big-buck-bunny.mp4", tmp_path / "vertical.mp4",
-                      vf="crop=trunc(ih*9/16/2)*2:ih,scale=360:640")
+@pytest.mark.parametrize("kept_views,sample,vf,method", [
+    (REFRAMED_VIEWS, "big-buck-bunny.mp4", "crop=trunc(ih*9/16/2)*2:ih,scale=360:640",
+     "frame_hashes"),
+    ((), "tears-of-steel.mp4", "crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35",
+     "keypoints"),
+], ids=["reframings", "keypoints"])
+def test_an_index_from_before_a_stored_part_finds_its_copies_once_rehashed(
+        tmp_path, kept_views, sample, vf, method):
+    """An index built before the centred 9:16 and 16:9 parts, or the keypoints,
+    were stored misses a vertical crop, or an off-centre crop; it counts its video
+    as to rehash, and finds the crop once `rehash` has stored them."""
+    env = _indexed_before(tmp_path, kept_views, SAMPLES / sample)
+    crop = ffmpeg_cut(SAMPLES / sample, tmp_path / "crop.mp4", vf=vf)
     assert check_json(env, crop)["matches"] == []
     assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
     done = run_cli("rehash", env=env)
     assert done.returncode == 0 and done.stdout.startswith("rehashed video #1 ("), done.stdout
-    sole_match(check_json(env, crop), "big-buck-bunny.mp4")
-    assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
-
-
-def test_an_index_from_before_keypoints_finds_off_centre_crops_once_rehashed(tmp_path):
-    env = _indexed_before(tmp_path, (), SAMPLES / "tears-of-steel.mp4")
-    crop = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "crop60.mp4",
-                      vf="crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35")
-    assert check_json(env, crop)["matches"] == []
-    assert "to_rehash        1\n" in run_cli("stats", env=env).stdout
-    done = run_cli("rehash", env=env)
-    assert done.returncode == 0 and done.stdout.startswith("rehashed video #1 ("), done.stdout
-    match, _ = sole_match(check_json(env, crop), "tears-of-steel.mp4")
-    assert match["method"] == "keypoints"
+    match, _ = sole_match(check_json(env, crop), sample)
+    assert match["method"] == method
     assert "to_rehash        0\n" in run_cli("stats", env=env).stdout
 
 
