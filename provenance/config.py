@@ -35,6 +35,10 @@ def default_config_path() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / "provenance" / "feeds.toml"
 
 
+
+# The score a match needs to be listed by default (calibrated in bench/).
+DEFAULT_MATCH_THRESHOLD = 0.40
+
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = field(default_factory=default_db_path)
@@ -66,7 +70,7 @@ class Settings:
     # Matching bounds: the Hamming radius per hash (None: SCHEME_RADIUS) and the
     # score a match needs to be listed, calibrated in bench/.
     match_radius: int | None = None
-    match_score_threshold: float = 0.40
+    match_score_threshold: float = DEFAULT_MATCH_THRESHOLD
     quiet: bool = False
 
     def radius_for(self, algorithm: str) -> int:

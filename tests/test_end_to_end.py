@@ -201,6 +201,11 @@ def test_copy_covered_in_stickers_is_found(indexed, tmp_path):
     match, _ = sole_match(check_json(env, query), "basketball.mp4")
     start, end = match["reference_segment"]
     assert start <= 1.0 and end >= match["video"]["duration_s"] - 1.5
+    # Listing everything (threshold 0, as the benchmark does) must not hide it
+    # behind the frame hashes' weak match of the same video.
+    everything, _ = sole_match(check_json({**env, "PROVENANCE_MATCH_THRESHOLD": "0"}, query),
+                               "basketball.mp4")
+    assert (everything["score"], everything["method"]) == (match["score"], match["method"])
 
 
 def test_zoomed_in_copy_with_a_plain_wall_along_one_edge_is_found(indexed, tmp_path):
