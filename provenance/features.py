@@ -198,7 +198,7 @@ def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeature
     matcher = _matcher(frames)
     owner = np.repeat(np.arange(len(frames)), [len(f.descriptors) for _, f in frames])
     starts = np.concatenate([[0], np.cumsum([len(f.descriptors) for _, f in frames])])
-    found: dict[tuple[int, bool], FeatureMatch] = {}
+    best: dict[int, FeatureMatch] = {}
     for is_mirror, query in ((False, plain), (True, mirrored)):
         met: dict[int, list[FeaturePair]] = {}
         for q in query:
@@ -207,12 +207,9 @@ def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeature
         for video_id, pairs in met.items():
             match = _paced(video_id, pairs, is_mirror)
             if (match is not None and match.instants >= min_frames
-                    and sum(p.inliers for p in match.pairs) >= MIN_TOTAL_INLIERS):
-                found[(video_id, is_mirror)] = match
-    best: dict[int, FeatureMatch] = {}
-    for (video_id, _), match in found.items():
-        if video_id not in best or len(match.pairs) > len(best[video_id].pairs):
-            best[video_id] = match
+                    and sum(p.inliers for p in match.pairs) >= MIN_TOTAL_INLIERS
+                    and (video_id not in best or len(match.pairs) > len(best[video_id].pairs))):
+                best[video_id] = match
     return sorted(best.values(), key=lambda m: (-len(m.pairs), m.video_id))
 
 

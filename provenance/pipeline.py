@@ -236,13 +236,12 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     # at a lower threshold (the benchmark lists everything, then reads at the
     # default) must list what a run at the default would.
     claimed = max(params.score_threshold, DEFAULT_MATCH_THRESHOLD)
-    by_keypoints = {m.video_id: m for m in keypoint_matches(
-        hashed, index, params, [m.video_id for m in matches if m.score >= claimed])}
-    kept = [m for m in matches
-            if m.video_id not in by_keypoints or m.score >= by_keypoints[m.video_id].score]
-    kept_ids = {m.video_id for m in kept}
-    return sorted(kept + [m for v, m in by_keypoints.items() if v not in kept_ids],
-                  key=lambda m: (-m.score, m.video_id))
+    best = {m.video_id: m for m in matches}
+    for m in keypoint_matches(hashed, index, params,
+                              [m.video_id for m in matches if m.score >= claimed]):
+        if m.video_id not in best or m.score > best[m.video_id].score:
+            best[m.video_id] = m
+    return sorted(best.values(), key=lambda m: (-m.score, m.video_id))
 
 
 def keypoint_matches(hashed: HashedVideo, index: Index, params: MatchParams,
