@@ -11,7 +11,8 @@ times that keep one pace (the speeds of match.SPEEDS), with MIN_TOTAL_INLIERS
 among them. Lowe's ratio test runs against every stored frame: a keypoint
 repeated in many frames (a static graphic, a studio backdrop, an office seen
 in clip after clip) has a second neighbour as close as its first and counts
-for nothing.
+for nothing; one seen once in each of two videos is an original and its
+repost, and counts for both.
 
 Frames are the keyframe stage's 256 x 256 grey pictures, stretched back to
 their aspect ratio (a similarity must hold between query and reference), so
@@ -30,8 +31,12 @@ from .keyframes import FRAME_SIZE
 
 # Bumped when what is stored changes; videos described under an older version
 # (or none) are described again by `provenance rehash` (index.videos_to_rehash).
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 KEYPOINTS_PER_FRAME = 400
+# Half OpenCV's default: a flat picture (fruit on a white table, flies on black)
+# keeps enough keypoints to be met. On bench/accuracy this found 9 more copies
+# and brought no look-alike nearer; a frame stores about a quarter more.
+CONTRAST_THRESHOLD = 0.02
 DESCRIPTOR_BYTES = 128
 INTERVAL_S = 1.0
 # The keyframes a query samples are 0.25 s apart (config: query_interval_s); the
@@ -69,15 +74,20 @@ class FrameFeatures:
 
 
 def describing_step(duration_s: float | None, max_frames: int | None = None) -> float:
-    """Seconds between described frames: INTERVAL_S, shorter for a clip under
-    MIN_DESCRIBED of them (a multiple of GRID_S), longer for a query that would
-    take over ``max_frames`` (a multiple of INTERVAL_S)."""
+    """Seconds between described frames. Indexed (no ``max_frames``): INTERVAL_S,
+    shorter for a clip under MIN_DESCRIBED of them (a multiple of GRID_S). A
+    query: the densest of GRID_S, 2 GRID_S and whole multiples of INTERVAL_S that
+    takes at most ``max_frames``; a short query then meets every described
+    instant of the footage it shares from a frame near it, and a long one meets
+    them exactly (a step of 0.75 s would fall between the index's seconds)."""
     if not duration_s:
         return INTERVAL_S
-    step = max(GRID_S, math.floor(min(INTERVAL_S, duration_s / MIN_DESCRIBED) / GRID_S) * GRID_S)
-    if max_frames and duration_s / step > max_frames:
-        step = math.ceil(duration_s / max_frames / INTERVAL_S) * INTERVAL_S
-    return step
+    if max_frames:
+        for step in (GRID_S, 2 * GRID_S):
+            if duration_s / step <= max_frames:
+                return step
+        return math.ceil(duration_s / max_frames / INTERVAL_S) * INTERVAL_S
+    return max(GRID_S, math.floor(min(INTERVAL_S, duration_s / MIN_DESCRIBED) / GRID_S) * GRID_S)
 
 
 def upright(pixels: np.ndarray, aspect: float | None) -> np.ndarray:
@@ -106,7 +116,8 @@ class FeatureSampler:
         self._nearest: tuple[int, float, float, np.ndarray] | None = None  # grid point, gap, t, pixels
         # The width of the pictures described (upright): where a mirrored keypoint lands.
         self.width = round(FRAME_SIZE * aspect) if aspect and aspect >= 1 else FRAME_SIZE
-        self._sift = cv2.SIFT_create(nfeatures=KEYPOINTS_PER_FRAME)
+        self._sift = cv2.SIFT_create(nfeatures=KEYPOINTS_PER_FRAME,
+                                     contrastThreshold=CONTRAST_THRESHOLD)
 
     def offer(self, t: float, pixels: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """Take the keyframe at ``t`` (in time order); return the (t, pixels) now
@@ -190,19 +201,18 @@ def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeature
                          ) -> list[FeatureMatch]:
     """The indexed videos (but ``skip``) of which ``min_frames`` or more frames are
     met by query frames at one pace, with MIN_TOTAL_INLIERS among them, best first; the
-    query read as it is or mirrored, whichever meets more."""
-    skipped = set(skip)
-    frames = [(video_id, f) for video_id, f in indexed if video_id not in skipped]
+    query read as it is or mirrored, whichever meets more. The skipped videos
+    still take part in the ratio test: a keypoint that an already-matched video
+    shares with another is no evidence for the other."""
+    frames = list(indexed)
     if not frames or not (plain or mirrored):
         return []
-    matcher = _matcher(frames)
-    owner = np.repeat(np.arange(len(frames)), [len(f.descriptors) for _, f in frames])
-    starts = np.concatenate([[0], np.cumsum([len(f.descriptors) for _, f in frames])])
+    pool = _KeypointPool(frames, set(skip))
     best: dict[int, FeatureMatch] = {}
     for is_mirror, query in ((False, plain), (True, mirrored)):
         met: dict[int, list[FeaturePair]] = {}
         for q in query:
-            for video_id, pair in _frame_meets(q, matcher, frames, owner, starts):
+            for video_id, pair in _frame_meets(q, pool):
                 met.setdefault(video_id, []).append(pair)
         for video_id, pairs in met.items():
             match = _paced(video_id, pairs, is_mirror)
@@ -213,34 +223,63 @@ def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeature
     return sorted(best.values(), key=lambda m: (-len(m.pairs), m.video_id))
 
 
-def _matcher(frames: list[tuple[int, FrameFeatures]]) -> cv2.FlannBasedMatcher:
-    matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
-    matcher.add([np.concatenate([f.descriptors for _, f in frames]).astype(np.float32)])
-    matcher.train()
-    return matcher
+class _KeypointPool:
+    """Every stored keypoint in one FLANN tree, each row knowing its frame and video."""
+
+    def __init__(self, frames: list[tuple[int, FrameFeatures]], skipped: set[int]) -> None:
+        self.frames = frames
+        self.descriptors = np.concatenate([f.descriptors for _, f in frames]).astype(np.float32)
+        counts = [len(f.descriptors) for _, f in frames]
+        self.frame_of = np.repeat(np.arange(len(frames)), counts)
+        self.video_of = np.repeat([video_id for video_id, _ in frames], counts)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+        self.eligible = np.array([video_id not in skipped for video_id, _ in frames])
+        self._matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+        self._matcher.add([self.descriptors])
+        self._matcher.train()
+
+    def distinctive(self, query: FrameFeatures) -> list[tuple[int, int]]:
+        """(query row, pool row) of the query's keypoints that pass Lowe's ratio
+        test, paired with their nearest neighbour if in an eligible video. The
+        same point in another copy of the footage (another video, nearer the
+        neighbour than the query is) is no rival but a second pairing, and the
+        next neighbour is the rival: footage indexed twice (an original and its
+        repost) is met in both. A point repeated within one video (a static
+        backdrop) or in three (an office seen in clip after clip) still has a
+        rival as near as itself."""
+        good = []
+        for m in self._matcher.knnMatch(query.descriptors.astype(np.float32), k=3):
+            if len(m) < 2:
+                continue
+            nearest, rival = [m[0].trainIdx], m[1]
+            if (len(m) == 3 and self.video_of[m[1].trainIdx] != self.video_of[m[0].trainIdx]
+                    and np.linalg.norm(self.descriptors[m[0].trainIdx]
+                                       - self.descriptors[m[1].trainIdx]) < m[0].distance):
+                nearest, rival = [m[0].trainIdx, m[1].trainIdx], m[2]
+            if m[0].distance < RATIO * rival.distance:
+                good += [(m[0].queryIdx, row) for row in nearest
+                         if self.eligible[self.frame_of[row]]]
+        return good
 
 
-def _frame_meets(query: FrameFeatures, matcher: cv2.FlannBasedMatcher,
-                 frames: list[tuple[int, FrameFeatures]], owner: np.ndarray,
-                 starts: np.ndarray) -> Iterable[tuple[int, FeaturePair]]:
-    """For each indexed video, the best-verified of its frames this query frame meets."""
-    knn = matcher.knnMatch(query.descriptors.astype(np.float32), k=2)
-    good = [(m[0].queryIdx, m[0].trainIdx) for m in knn
-            if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+def _frame_meets(query: FrameFeatures, pool: _KeypointPool) -> Iterable[tuple[int, FeaturePair]]:
+    """For each eligible indexed video, the best-verified of its frames this query
+    frame meets."""
+    good = pool.distinctive(query)
     if not good:
         return
     q_rows, rows = np.array(good).T
-    frame_of = owner[rows]
+    frame_of = pool.frame_of[rows]
     candidates, votes = np.unique(frame_of, return_counts=True)
     best: dict[int, FeaturePair] = {}
     for k in np.argsort(-votes, kind="stable")[:CANDIDATE_FRAMES]:
         if votes[k] < MIN_VOTES:
             break
         frame = candidates[k]
-        video_id, stored = frames[frame]
+        video_id, stored = pool.frames[frame]
         chosen = frame_of == frame
         transform, mask = cv2.estimateAffinePartial2D(
-            query.points[q_rows[chosen]], stored.points[rows[chosen] - starts[frame]],
+            query.points[q_rows[chosen]], stored.points[rows[chosen] - pool.starts[frame]],
             method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
         inliers = int(mask.sum()) if mask is not None else 0
         if transform is None or inliers < MIN_INLIERS:

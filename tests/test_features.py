@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from provenance.features import (KEYPOINTS_PER_FRAME, FeaturePair, FeatureSampler,
-                                 find_feature_matches, _paced)
+from provenance.features import (CONTRAST_THRESHOLD, KEYPOINTS_PER_FRAME, FeaturePair,
+                                 FeatureSampler, find_feature_matches, _paced)
 from provenance.keyframes import FRAME_SIZE
 
 from conftest import SAMPLES
@@ -28,7 +28,8 @@ def test_mirrored_descriptors_are_those_sift_computes_on_the_flipped_picture():
     mirrored = sampler.mirror(plain)
     flipped = cv2.flip(cv2.resize(_keyframe("tears-of-steel.mp4", 40), (sampler.width, FRAME_SIZE)), 1)
     # SIFT run on the flipped picture at the mirrored keypoints, their angles mirrored.
-    sift = cv2.SIFT_create(nfeatures=KEYPOINTS_PER_FRAME)
+    sift = cv2.SIFT_create(nfeatures=KEYPOINTS_PER_FRAME,
+                           contrastThreshold=CONTRAST_THRESHOLD)
     found, _ = sift.detectAndCompute(cv2.resize(_keyframe("tears-of-steel.mp4", 40),
                                                 (sampler.width, FRAME_SIZE)), None)
     at_mirror = [cv2.KeyPoint(sampler.width - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360,
@@ -88,3 +89,8 @@ def test_each_grid_time_takes_the_keyframe_nearest_it():
     long_query = chosen(0.32, FeatureSampler(100.0, 16 / 9, max_frames=40), 100.0)
     assert len(long_query) == 34
     assert all(abs(t - 3 * round(t / 3)) <= 0.161 for t in long_query)
+    # A short query is described at every keyframe it samples (0.25 s), one under
+    # 20 s at every other: each described instant of the footage is met by a frame
+    # near it, whatever the copy's speed or start.
+    assert len(chosen(0.25, FeatureSampler(6.0, 16 / 9, max_frames=40), 6.0)) == 25
+    assert len(chosen(0.25, FeatureSampler(15.0, 16 / 9, max_frames=40), 15.0)) == 31
