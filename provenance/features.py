@@ -11,8 +11,8 @@ times that keep one pace (the speeds of match.SPEEDS), with MIN_TOTAL_INLIERS
 among them. Lowe's ratio test runs against every stored frame: a keypoint
 repeated in many frames (a static graphic, a studio backdrop, an office seen
 in clip after clip) has a second neighbour as close as its first and counts
-for nothing; one seen once in each of two videos is an original and its
-repost, and counts for both.
+for nothing; one seen once in each of a few videos is an original and its
+reposts, and counts for each.
 
 Frames are the keyframe stage's 256 x 256 grey pictures, stretched back to
 their aspect ratio (a similarity must hold between query and reference), so
@@ -48,6 +48,7 @@ MAX_QUERY_FRAMES = 40
 MIN_KEYPOINTS = 8
 
 RATIO = 0.75  # Lowe's ratio test
+TWINS = 5  # copies of one point in other videos that are no rival (see _KeypointPool)
 RANSAC_PX = 4.0
 CANDIDATE_FRAMES = 6  # indexed frames a query frame is verified against, most votes first
 MIN_VOTES = 4
@@ -240,24 +241,31 @@ class _KeypointPool:
 
     def distinctive(self, query: FrameFeatures) -> list[tuple[int, int]]:
         """(query row, pool row) of the query's keypoints that pass Lowe's ratio
-        test, paired with their nearest neighbour if in an eligible video. The
-        same point in another copy of the footage (another video, nearer the
-        neighbour than the query is) is no rival but a second pairing, and the
-        next neighbour is the rival: footage indexed twice (an original and its
-        repost) is met in both. A point repeated within one video (a static
-        backdrop) or in three (an office seen in clip after clip) still has a
-        rival as near as itself."""
+        test, each paired with its nearest neighbour and that neighbour's twins
+        (of them, those in eligible videos). A twin is the same point in another
+        copy of the footage: a neighbour in a video not met yet, nearer the
+        nearest than the query is. It is no rival, so footage indexed many times
+        (an original and its reposts) is met in every copy. The rival is the
+        first neighbour that is no twin: a point repeated within one video (a
+        static backdrop, an office seen in clip after clip) has one as near as
+        itself."""
         good = []
-        for m in self._matcher.knnMatch(query.descriptors.astype(np.float32), k=3):
+        for m in self._matcher.knnMatch(query.descriptors.astype(np.float32), k=TWINS + 1):
             if len(m) < 2:
                 continue
-            nearest, rival = [m[0].trainIdx], m[1]
-            if (len(m) == 3 and self.video_of[m[1].trainIdx] != self.video_of[m[0].trainIdx]
-                    and np.linalg.norm(self.descriptors[m[0].trainIdx]
-                                       - self.descriptors[m[1].trainIdx]) < m[0].distance):
-                nearest, rival = [m[0].trainIdx, m[1].trainIdx], m[2]
-            if m[0].distance < RATIO * rival.distance:
-                good += [(m[0].queryIdx, row) for row in nearest
+            nearest = m[0].trainIdx
+            paired, videos, rival = [nearest], {self.video_of[nearest]}, None
+            for other in m[1:]:
+                video = self.video_of[other.trainIdx]
+                if (video in videos or np.linalg.norm(self.descriptors[nearest]
+                                                      - self.descriptors[other.trainIdx])
+                        >= m[0].distance):
+                    rival = other
+                    break
+                paired.append(other.trainIdx)
+                videos.add(video)
+            if rival is None or m[0].distance < RATIO * rival.distance:
+                good += [(m[0].queryIdx, row) for row in paired
                          if self.eligible[self.frame_of[row]]]
         return good
 

@@ -183,19 +183,20 @@ def test_copy_cut_to_60_percent_off_its_centre_is_found_by_keypoints(indexed, tm
     assert start <= 1.0 and end >= 9.0
 
 
-def test_footage_indexed_twice_is_met_by_keypoints_in_both_copies(tmp_path):
+def test_footage_indexed_again_and_again_is_met_by_keypoints_in_every_copy(tmp_path):
     """A desk indexes an original and its reposts, so each of the footage's
-    keypoints has a twin in another video. The twin is the same footage, not a
-    rival that makes the keypoint ambiguous: a 60 % crop off the centre is
-    found in both copies."""
+    keypoints has twins in other videos. A twin is the same footage, not a rival
+    that makes the keypoint ambiguous: a 60 % crop off the centre is found in
+    every copy."""
     env = _env(tmp_path)
     original = SAMPLES / "tears-of-steel.mp4"
-    repost = ffmpeg_cut(original, tmp_path / "repost.mp4", vf="scale=640:-2")
-    assert run_cli("add", str(original), str(repost), env=env).returncode == 0
+    reposts = [ffmpeg_cut(original, tmp_path / f"repost-{width}.mp4", vf=f"scale={width}:-2")
+               for width in (640, 600, 560)]
+    assert run_cli("add", str(original), *map(str, reposts), env=env).returncode == 0
     query = ffmpeg_cut(original, tmp_path / "crop60.mp4",
                        vf="crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35")
     found = {m["video"]["source"]: m["method"] for m in check_json(env, query)["matches"]}
-    assert found == {str(original): "keypoints", str(repost): "keypoints"}
+    assert found == {str(video): "keypoints" for video in (original, *reposts)}
 
 
 def test_copy_covered_in_stickers_is_found(indexed, tmp_path):
