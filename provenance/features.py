@@ -53,9 +53,8 @@ RANSAC_PX = 4.0
 CANDIDATE_FRAMES = 6  # indexed frames a query frame is verified against, most votes first
 MIN_VOTES = 4
 # Calibrated on bench/accuracy's negatives: a look-alike (another clip of the
-# same signer in the same office) met at most 3 frames of 15 inliers or more at
-# one pace, 72 inliers in all; the copies found meet 4 to 31 frames, 143
-# inliers or more in all.
+# same signer in the same office) met at most 2 distinct frames of 15 inliers or
+# more at one pace, 47 inliers in all; the copies found meet 4 to 31.
 MIN_INLIERS = 15
 MIN_FRAMES = 4
 MIN_TOTAL_INLIERS = 100

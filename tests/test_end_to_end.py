@@ -758,8 +758,8 @@ def _frames(db) -> list[tuple]:
 def test_an_index_from_before_motion_samples_finds_fast_copies_once_rehashed(tmp_path):
     """An index from before the frames of fast motion between the samples were
     kept (sampling version 3; made here by marking its videos version 2 and
-    deleting those frames) misses a reversed copy of fast footage and counts
-    every video as to rehash. `rehash` takes each video's frames again, as a
+    deleting those frames, and the keypoints, which came later) misses a
+    reversed copy of fast footage and counts every video as to rehash. `rehash` takes each video's frames again, as a
     fresh index has them, and the copy is found."""
     env = _env(tmp_path)
     fast = SAMPLES / "fast-conveyor.mp4"
@@ -770,7 +770,8 @@ def test_an_index_from_before_motion_samples_finds_fast_copies_once_rehashed(tmp
     count = "SELECT count(*) FROM frames WHERE video_id = 1 AND view = 0"
     with sqlite3.connect(tmp_path / "index.db") as conn:
         assert conn.execute(count).fetchone()[0] > 1.5 * len(samples)
-        conn.execute("UPDATE videos SET sampling = 2")
+        conn.execute("UPDATE videos SET sampling = 2, features_version = 0")
+        conn.execute("DELETE FROM features")
         conn.execute(f"DELETE FROM frames WHERE video_id = 1 AND round(t, 3) NOT IN "
                      f"({','.join(map(str, samples))})")
         assert conn.execute(count).fetchone()[0] == len(samples)
