@@ -11,7 +11,7 @@ times that keep one pace (the speeds of match.SPEEDS), with MIN_TOTAL_INLIERS
 among them. Lowe's ratio test runs against every stored frame: a keypoint
 repeated in many frames (a static graphic, a studio backdrop, an office seen
 in clip after clip) has a second neighbour as close as its first and counts
-for nothing; one seen once in each of a few videos is an original and its
+for nothing; one seen once in each of a few videos is in an original and its
 reposts, and counts for each.
 
 Frames are the keyframe stage's 256 x 256 grey pictures, stretched back to
@@ -245,9 +245,9 @@ class _KeypointPool:
         copy of the footage: a neighbour in a video not met yet, nearer the
         nearest than the query is. It is no rival, so footage indexed many times
         (an original and its reposts) is met in every copy. The rival is the
-        first neighbour that is no twin: a point repeated within one video (a
-        static backdrop, an office seen in clip after clip) has one as near as
-        itself."""
+        first neighbour that is no twin: a point repeated within a video (a
+        static backdrop, the office wall behind a signer, in each of its frames)
+        has one as near as itself."""
         good = []
         for m in self._matcher.knnMatch(query.descriptors.astype(np.float32), k=TWINS + 1):
             if len(m) < 2:
