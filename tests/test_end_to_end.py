@@ -14,6 +14,11 @@ from provenance.index import CENTRE_VIEWS, REFRAMED_VIEWS
 from provenance.keyframes import extract, probe
 
 
+# 60 % of the width and height, taken off the centre (left, low): no view the
+# index stores holds it whole.
+OFF_CENTRE_CROP_60 = "crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35"
+
+
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory):
     """An index of the four sample clips, built once through `provenance add`."""
@@ -172,7 +177,7 @@ def test_copy_cut_to_60_percent_off_its_centre_is_found_by_keypoints(indexed, tm
     _, env = indexed
     flip = ",hflip" if mirrored else ""
     query = ffmpeg_cut(SAMPLES / "tears-of-steel.mp4", tmp_path / "crop60.mp4",
-                       vf=f"crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35{flip}")
+                       vf=OFF_CENTRE_CROP_60 + flip)
     match, relations = sole_match(check_json(env, query), "tears-of-steel.mp4")
     assert match["method"] == "keypoints" and match["mean_distance"] is None
     assert match["alignment"]["mirrored"] == mirrored
@@ -194,7 +199,7 @@ def test_footage_indexed_again_and_again_is_met_by_keypoints_in_every_copy(tmp_p
                for width in (640, 600, 560)]
     assert run_cli("add", str(original), *map(str, reposts), env=env).returncode == 0
     query = ffmpeg_cut(original, tmp_path / "crop60.mp4",
-                       vf="crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35")
+                       vf=OFF_CENTRE_CROP_60)
     found = {m["video"]["source"]: m["method"] for m in check_json(env, query)["matches"]}
     assert found == {str(video): "keypoints" for video in (original, *reposts)}
 
@@ -729,7 +734,7 @@ def test_an_index_from_before_the_centre_hashes_finds_crops_once_rehashed(tmp_pa
 @pytest.mark.parametrize("kept_views,sample,vf,method", [
     (REFRAMED_VIEWS, "big-buck-bunny.mp4", "crop=trunc(ih*9/16/2)*2:ih,scale=360:640",
      "frame_hashes"),
-    ((), "tears-of-steel.mp4", "crop=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2:iw*0.05:ih*0.35",
+    ((), "tears-of-steel.mp4", OFF_CENTRE_CROP_60,
      "keypoints"),
 ], ids=["reframings", "keypoints"])
 def test_an_index_from_before_a_stored_part_finds_its_copies_once_rehashed(
