@@ -8,10 +8,12 @@ query meets a frame of an indexed video when a similarity transform (scale,
 turn, shift) carries MIN_INLIERS or more of its matched keypoints onto theirs;
 a video is listed when MIN_FRAMES or more query frames meet its frames at
 times that keep one pace (the speeds of match.SPEEDS), with MIN_TOTAL_INLIERS
-among them. Lowe's ratio test runs against every stored frame: a keypoint
-repeated in many frames (a static graphic, a studio backdrop, an office seen
-in clip after clip) has a second neighbour as close as its first and counts
-for nothing; one seen once in each of a few videos is in an original and its
+among them; or one fewer, on the very alignment a weak match of the frame
+hashes found (two measurements that agree: see find_feature_matches).
+Lowe's ratio test runs against every stored frame: a keypoint repeated in
+many frames (a static graphic, a studio backdrop, an office seen in clip
+after clip) has a second neighbour as close as its first and counts for
+nothing; one seen once in each of a few videos is in an original and its
 reposts, and counts for each.
 
 Frames are the keyframe stage's 256 x 256 grey pictures, stretched back to
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import cv2
 import numpy as np
@@ -57,6 +59,12 @@ MIN_VOTES = 4
 # more at one pace, 47 inliers in all; the copies found meet 4 to 31.
 MIN_INLIERS = 15
 MIN_FRAMES = 4
+# A frame-hash match too weak to list that puts the query at the same alignment
+# stands for one of MIN_FRAMES. On bench/accuracy's negatives the nearest wrong
+# video was a look-alike met in 2 frames (56 inliers) on such an alignment; the
+# two copies found this way (a TikTok re-edit, a news frame) met 3, with 124
+# and 109 inliers.
+CORROBORATING_FRAMES = 1
 MIN_TOTAL_INLIERS = 100
 FULL_SUPPORT_FRAMES = 10  # a match's score is its frames / this, at most 1
 PACE_TOLERANCE_S = 0.6
@@ -174,16 +182,34 @@ class FeaturePair:
 
 
 @dataclass(frozen=True)
+class HashAlignment:
+    """Where a frame-hash match too weak to list puts the query in a video:
+    reference_t = offset_s + speed * query_t, the query mirrored or not."""
+
+    speed: float
+    offset_s: float
+    mirrored: bool
+
+
+@dataclass(frozen=True)
 class FeatureMatch:
     video_id: int
     pairs: list[FeaturePair]  # the query frames that keep the pace, in query order
     speed: float  # reference seconds per query second; negative: played backwards
     offset_s: float
     mirrored: bool
+    # On the alignment of a weak frame-hash match, which counts as
+    # CORROBORATING_FRAMES more frames.
+    corroborated: bool = False
+
+    @property
+    def support(self) -> int:
+        """Frames of evidence: the pairs, and a corroborating hash match's."""
+        return len(self.pairs) + (CORROBORATING_FRAMES if self.corroborated else 0)
 
     @property
     def score(self) -> float:
-        return min(1.0, len(self.pairs) / FULL_SUPPORT_FRAMES)
+        return min(1.0, self.support / FULL_SUPPORT_FRAMES)
 
     @property
     def instants(self) -> int:
@@ -197,13 +223,20 @@ class FeatureMatch:
 
 def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeatures],
                          indexed: Iterable[tuple[int, FrameFeatures]], *,
-                         min_frames: int = MIN_FRAMES, skip: Iterable[int] = ()
+                         min_frames: int = MIN_FRAMES, skip: Iterable[int] = (),
+                         hash_alignments: Mapping[int, HashAlignment] | None = None
                          ) -> list[FeatureMatch]:
     """The indexed videos (but ``skip``) of which ``min_frames`` or more frames are
     met by query frames at one pace, with MIN_TOTAL_INLIERS among them, best first; the
     query read as it is or mirrored, whichever meets more. The skipped videos
     still take part in the ratio test: a keypoint that an already-matched video
-    shares with another is no evidence for the other."""
+    shares with another is no evidence for the other.
+
+    A video in ``hash_alignments`` (its frame hashes met the query, too weakly to
+    list it) needs CORROBORATING_FRAMES fewer frames met on that very alignment:
+    two independent measurements agreeing on where the query sits in the video
+    (a small picture in a 9:16 frame, news graphics over a trimmed subclip, whose
+    few frames each measurement meets by itself)."""
     frames = list(indexed)
     if not frames or not (plain or mirrored):
         return []
@@ -216,11 +249,33 @@ def find_feature_matches(plain: list[FrameFeatures], mirrored: list[FrameFeature
                 met.setdefault(video_id, []).append(pair)
         for video_id, pairs in met.items():
             match = _paced(video_id, pairs, is_mirror)
-            if (match is not None and match.instants >= min_frames
-                    and sum(p.inliers for p in match.pairs) >= MIN_TOTAL_INLIERS
-                    and (video_id not in best or len(match.pairs) > len(best[video_id].pairs))):
+            if not _enough(match, min_frames):
+                hashed = (hash_alignments or {}).get(video_id)
+                if hashed is None or hashed.mirrored != is_mirror:
+                    continue
+                match = _on_alignment(video_id, pairs, hashed)
+                if not _enough(match, min_frames - CORROBORATING_FRAMES):
+                    continue
+            if video_id not in best or match.support > best[video_id].support:
                 best[video_id] = match
-    return sorted(best.values(), key=lambda m: (-len(m.pairs), m.video_id))
+    return sorted(best.values(), key=lambda m: (-m.support, m.video_id))
+
+
+def _enough(match: FeatureMatch | None, min_frames: int) -> bool:
+    return (match is not None and match.instants >= min_frames
+            and sum(p.inliers for p in match.pairs) >= MIN_TOTAL_INLIERS)
+
+
+def _on_alignment(video_id: int, pairs: list[FeaturePair], hashed: HashAlignment
+                  ) -> FeatureMatch | None:
+    """The pairs that keep the pace a frame-hash match found."""
+    on_line = [p for p in pairs
+               if abs(p.reference_t - (hashed.offset_s + hashed.speed * p.query_t))
+               <= PACE_TOLERANCE_S]
+    if not on_line:
+        return None
+    return FeatureMatch(video_id, sorted(on_line, key=lambda p: p.query_t), hashed.speed,
+                        round(hashed.offset_s, 3), hashed.mirrored, corroborated=True)
 
 
 class _KeypointPool:

@@ -19,7 +19,7 @@ run for the videos no hash met) into the same kind of match.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Collection
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -129,6 +129,9 @@ class VideoMatch:
     # Matched by keypoints: the share of the reference's width and of its height
     # the query's picture spans, by the similarity found (1.0: all of it or more).
     shown_share: tuple[float, float] | None = None
+    # Matched by keypoints, fewer than they need alone, at the alignment of a
+    # frame-hash match too weak to list (features.CORROBORATING_FRAMES).
+    corroborated: bool = False
 
     @property
     def mirrored(self) -> bool:
@@ -165,15 +168,16 @@ def keypoint_match(found: FeatureMatch, *, query_duration_s: float, query_step_s
         matched_frames=len(found.pairs), mean_distance=None, speed=found.speed,
         offset_s=found.offset_s, view=View("keypoints", Box(), found.mirrored),
         pairs=[FramePair(p.query_t, p.reference_t, None, p.inliers) for p in found.pairs],
-        plain_frames=len(found.pairs), method=METHOD_KEYPOINTS, shown_share=shown)
+        plain_frames=len(found.pairs), method=METHOD_KEYPOINTS, shown_share=shown,
+        corroborated=found.corroborated)
 
 
 def find_matches(query: QueryFrames, search: FrameSearch,
                  durations_of: Callable[[list[int]], dict[int, float | None]],
-                 params: MatchParams, always_list: Collection[int] = ()) -> list[VideoMatch]:
+                 params: MatchParams) -> list[VideoMatch]:
     """The indexed videos that share footage with the query, best first: those
-    scoring ``params.score_threshold`` or more, and those of ``always_list``
-    that share any aligned frames."""
+    scoring ``params.score_threshold`` or more (at 0, every video that shares
+    any aligned frames)."""
     if len(query.times) == 0 or len(search) == 0:
         return []
     # One search for every view: the views' rows are stacked and told apart after.
@@ -194,8 +198,7 @@ def find_matches(query: QueryFrames, search: FrameSearch,
         sel = video_of_pair == video_id
         found = _align_video(int(video_id), query, q_idx[sel], ref_times[sel],
                              dist[sel], view_of_pair[sel], durations.get(int(video_id)), params)
-        if found is not None and (found.score >= params.score_threshold
-                                  or int(video_id) in always_list):
+        if found is not None and found.score >= params.score_threshold:
             matches.append(found)
     return sorted(matches, key=lambda m: (-m.score, m.video_id))
 
@@ -385,7 +388,9 @@ def describe_relations(m: VideoMatch, *, same_file: bool, query_shape: tuple[int
         return [Relation("identical_file", "same SHA-256: byte-for-byte the same file")]
     if m.method == METHOD_KEYPOINTS:
         inliers = int(np.median([p.inliers for p in m.pairs]))
-        found = [Relation("reencoded", f"same footage, different file; no frame hash met, "
+        hashes = ("frame hashes met too weakly to list it, at the alignment the keypoints keep"
+                  if m.corroborated else "no frame hash met")
+        found = [Relation("reencoded", f"same footage, different file; {hashes}, "
                                        f"{m.matched_frames} frames met by keypoints (median "
                                        f"{inliers} carried by one similarity transform)", None)]
     else:

@@ -9,7 +9,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,7 +24,7 @@ from .index import (VIEW_BAND, VIEW_CENTRE, VIEW_STRIP, VIEW_WHOLE_BAND, VIEW_WH
                     VIEW_WHOLE_PICTURE, VIEW_WHOLE_STRIP, ContentAlreadyIndexed, Index,
                     VideoRecord)
 from .keyframes import SAMPLING_VERSION
-from .features import find_feature_matches
+from .features import HashAlignment, find_feature_matches
 from .match import MatchParams, QueryFrames, VideoMatch, find_matches, keypoint_match
 from .report import Report, build_report
 
@@ -229,27 +229,34 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     # The very same file is listed whatever its score: a clip under a second
     # has too few frames to reach the threshold on frames alone.
     same_file = index.video_id_for(hashed.media.sha256)
-    matches = find_matches(query, FrameSearch.open(index), index.durations, params,
-                           always_list=() if same_file is None else (same_file,))
+    # Every video the hashes meet at all: those under the threshold are not
+    # listed, but their alignment lends weight to keypoints that agree with it.
+    every = find_matches(query, FrameSearch.open(index), index.durations,
+                         replace(params, score_threshold=0.0))
+    matches = [m for m in every if m.score >= params.score_threshold or m.video_id == same_file]
     # Keypoints are searched for every video no hash match claims with a score
     # the default threshold would list, and win over a weaker hash match: a run
     # at a lower threshold (the benchmark lists everything, then reads at the
     # default) must list what a run at the default would.
     claimed = max(params.score_threshold, DEFAULT_MATCH_THRESHOLD)
+    weak = {m.video_id: HashAlignment(m.speed, m.offset_s, m.mirrored)
+            for m in every if 0 < m.score < claimed}
     best = {m.video_id: m for m in matches}
     for m in keypoint_matches(hashed, index, params,
-                              [m.video_id for m in matches if m.score >= claimed]):
+                              [m.video_id for m in matches if m.score >= claimed], weak):
         if m.video_id not in best or m.score > best[m.video_id].score:
             best[m.video_id] = m
     return sorted(best.values(), key=lambda m: (-m.score, m.video_id))
 
 
 def keypoint_matches(hashed: HashedVideo, index: Index, params: MatchParams,
-                     skip: list[int]) -> list[VideoMatch]:
+                     skip: list[int], hash_alignments: dict[int, HashAlignment]
+                     ) -> list[VideoMatch]:
     """The videos (but ``skip``) that the query's keypoints meet, scoring
-    ``params.score_threshold`` or more."""
+    ``params.score_threshold`` or more; those of ``hash_alignments`` also when
+    fewer frames meet on the alignment a weak hash match found."""
     found = find_feature_matches(hashed.features, hashed.mirrored_features, index.features(),
-                                 skip=skip)
+                                 skip=skip, hash_alignments=hash_alignments)
     if not found:
         return []
     ids = sorted({f.video_id for f in found})

@@ -1,12 +1,13 @@
 """Keypoints: the mirror taken from the descriptors is SIFT's own of the flipped
-picture, and a match needs frames met at one pace."""
+picture, and a match needs frames met at one pace (one fewer where a weak hash
+match agrees)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from provenance.features import (CONTRAST_THRESHOLD, KEYPOINTS_PER_FRAME, FeaturePair,
-                                 FeatureSampler, find_feature_matches, _paced)
+                                 FeatureSampler, HashAlignment, find_feature_matches, _paced)
 from provenance.keyframes import FRAME_SIZE
 
 from conftest import SAMPLES
@@ -68,6 +69,32 @@ def test_a_copy_is_met_and_an_unrelated_clip_is_not():
     assert find_feature_matches(same, [], stored, skip=[1]) == []
     other = described("basketball.mp4", range(0, 120, 12))
     assert find_feature_matches(other, [], stored) == []
+
+
+def test_three_frames_are_a_match_only_where_a_weak_hash_match_puts_them():
+    """Three frames met are one short of a match by keypoints alone; a frame-hash
+    match too weak to list that puts the query at the same place in the same
+    video, the same way round, makes up the fourth. Nowhere else."""
+    def described(name: str, frames: range) -> list:
+        sampler = FeatureSampler(10.0, 16 / 9)
+        return [sampler.describe(float(i) / 24, _keyframe(name, i)) for i in frames]
+
+    stored = [(1, f) for f in described("tears-of-steel.mp4", range(0, 120, 12))]
+    stored += [(2, f) for f in described("big-buck-bunny.mp4", range(0, 120, 12))]
+    # Query frames 0.5 s apart from 1.5 s into the stored video: offset 1.5 s.
+    query = [FeatureSampler(10.0, 16 / 9).describe(float(i - 36) / 24, _keyframe(
+        "tears-of-steel.mp4", i)) for i in (36, 48, 60)]
+    assert find_feature_matches(query, [], stored) == []
+    agreeing = HashAlignment(speed=1.0, offset_s=1.5, mirrored=False)
+    found = find_feature_matches(query, [], stored, hash_alignments={1: agreeing})
+    assert [(m.video_id, m.corroborated, m.score) for m in found] == [(1, True, 0.4)]
+    assert [(p.query_t, p.reference_t) for p in found[0].pairs] == [(0.0, 1.5), (0.5, 2.0),
+                                                                   (1.0, 2.5)]
+    elsewhere = HashAlignment(speed=1.0, offset_s=4.0, mirrored=False)
+    mirrored = HashAlignment(speed=1.0, offset_s=1.5, mirrored=True)
+    for alignment in (elsewhere, mirrored):
+        assert find_feature_matches(query, [], stored, hash_alignments={1: alignment}) == []
+    assert find_feature_matches(query, [], stored, hash_alignments={2: agreeing}) == []
 
 
 def test_each_grid_time_takes_the_keyframe_nearest_it():

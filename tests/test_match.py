@@ -11,7 +11,9 @@ from provenance.config import Settings
 from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch
 from provenance.index import VIEW_CENTRE, Index
-from provenance.match import MatchParams, QueryFrames, describe_relations, find_matches
+from provenance.features import FeatureMatch, FeaturePair
+from provenance.match import (MatchParams, QueryFrames, describe_relations, find_matches,
+                              keypoint_match)
 from provenance.views import FULL, Rotation, View
 
 WORDS = 4  # PDQ: 256 bits
@@ -207,3 +209,20 @@ def test_an_inset_met_on_its_centre_is_inside_other_footage_not_cropped(framed):
     assert "edges_differ" not in relations and "cropped" not in relations, relations
     # The inset's share of the picture, not its centre's.
     assert relations["inside_other_footage"] == pytest.approx(inset.area)
+
+
+@pytest.mark.parametrize("corroborated, said", [
+    (False, "no frame hash met"),
+    (True, "frame hashes met too weakly to list it, at the alignment the keypoints keep")])
+def test_a_keypoint_match_says_whether_the_frame_hashes_agreed(corroborated, said):
+    """A desk weighing a keypoint match should know if it stands alone or on the
+    alignment a weak hash match found too (then it needed one frame fewer)."""
+    found = FeatureMatch(3, [FeaturePair(t, 2.0 + t, 40, 1.0) for t in (0.0, 0.5, 1.0)],
+                         1.0, 2.0, False, corroborated=corroborated)
+    m = keypoint_match(found, query_duration_s=1.5, query_step_s=0.25, query_aspect=16 / 9,
+                       reference_duration_s=10.0, reference_aspect=16 / 9)
+    assert m.score == (0.4 if corroborated else 0.3)
+    [reencoded] = [r for r in describe_relations(m, same_file=False, query_shape=(640, 360),
+                                                 reference_shape=(640, 360))
+                   if r.kind == "reencoded"]
+    assert said in reencoded.evidence
