@@ -28,6 +28,7 @@ check "mdn/friday.mp4"                             "339504acdef44f4e"
 check "mdn/flower.mp4"                             "0cd83d944a6ca782"
 check "intel-gif/head-pose-face-detection-female.gif" "67646830ba9551b9"
 check "intel-gif/fruit-and-vegetable-detection.gif"      "e4cd631701146c47"
+check "intel-asl/asl-night.mkv"                          "402fcf62d26c69b4"
 
 # Common encode settings: H.264 yuv420p, CRF, faststart, no audio, no metadata, bit-exact.
 enc=(-an -sn -dn -map_metadata -1 -c:v libx264 -preset medium -threads 1 -pix_fmt yuv420p
@@ -75,5 +76,17 @@ text="fontcolor=white:fontsize=24:borderw=3:bordercolor=black:x=(w-tw)/2"
 #    tests/test_end_to_end.py holds that its sped-up, slowed and reversed copies are
 #    found all the same.
 cut "intel-gif/fruit-and-vegetable-detection.gif" 0.0 7.0 "fast-conveyor.mp4"
+
+# 6. Test fixtures: a signer (2.3 s, the corpus file unchanged) and bench/accuracy's
+#    news repost of it, made by that benchmark's own command (combo_news): 1.38 s from
+#    0.46 s, cropped to 90 %, shown at half size in a black frame under a red news
+#    ticker, CRF 28. Its frame hashes meet the signer too weakly to list it and its
+#    keypoints meet 3 frames, one short; tests/test_end_to_end.py holds that the two
+#    agreeing find it. Not the samples' encoder options: the benchmark's, so that the
+#    bytes are the benchmark's variant (byte-identical with Debian ffmpeg 5.1.9).
+cp "$corpus/intel-asl/asl-night.mkv" "$out/asl-night.mkv"
+"$ffmpeg" -nostdin -hide_banner -loglevel error -y -ss 0.46 -t 1.38 -i "$corpus/intel-asl/asl-night.mkv" \
+  -map 0:v:0 -vf "crop=576:432,scale=288:216,pad=336:264:24:24:color=black,drawbox=x=0:y=ih*0.88:w=iw:h=ih*0.12:color=0xC00000@0.95:t=fill,drawtext=fontfile=$font:text=BREAKING NEWS - unverified video circulating:fontcolor=white:fontsize=18:borderw=0:bordercolor=black:x=w-t*80:y=h*0.94-th/2,scale=trunc(iw/2)*2:trunc(ih/2)*2" \
+  -an -sn -dn -c:v libx264 -preset superfast -pix_fmt yuv420p -crf 28 "$out/asl-night-news-repost.mp4"
 
 echo "samples written to $out"

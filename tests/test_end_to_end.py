@@ -204,6 +204,24 @@ def test_footage_indexed_again_and_again_is_met_by_keypoints_in_every_copy(tmp_p
     assert found == {str(video): "keypoints" for video in (original, *reposts)}
 
 
+def test_news_repost_too_small_for_either_measure_alone_is_found_by_both(tmp_path):
+    """A signer trimmed to 1.4 s, cropped and shown at half size under a news
+    ticker (bench/accuracy's news combo): its frame hashes meet the original too
+    weakly to list it, and its keypoints meet 3 frames, one short of a match. The
+    two put it at the same place in the same video, so it is listed, aligned, and
+    the report says the hashes agreed."""
+    env = _env(tmp_path)
+    assert run_cli("add", str(SAMPLES / "asl-night.mkv"), env=env).returncode == 0
+    match, _ = sole_match(check_json(env, SAMPLES / "asl-night-news-repost.mp4"), "asl-night.mkv")
+    assert match["method"] == "keypoints" and match["score"] >= 0.4
+    [reencoded] = [r for r in match["relations"] if r["kind"] == "reencoded"]
+    assert "frame hashes met too weakly to list it" in reencoded["evidence"]
+    assert match["alignment"]["speed"] == 1.0
+    # The truth: the repost shows seconds 0.46-1.84 of the original.
+    start, end = match["reference_segment"]
+    assert abs(start - 0.46) <= 0.25 and end >= 1.6, match["reference_segment"]
+
+
 def test_copy_covered_in_stickers_is_found(indexed, tmp_path):
     """Six stickers (boxes and glyphs, a sixth of the picture's height each) over
     the footage: found whichever way, by the frame hashes or the keypoints."""
