@@ -184,11 +184,13 @@ class FeaturePair:
 @dataclass(frozen=True)
 class HashAlignment:
     """Where a frame-hash match too weak to list puts the query in a video:
-    reference_t = offset_s + speed * query_t, the query mirrored or not."""
+    reference_t = offset_s + speed * query_t, the query mirrored or not, over
+    the stretch of the query its frames met."""
 
     speed: float
     offset_s: float
     mirrored: bool
+    query_segment: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,13 @@ class FeatureMatch:
     speed: float  # reference seconds per query second; negative: played backwards
     offset_s: float
     mirrored: bool
-    # On the alignment of a weak frame-hash match, which counts as
-    # CORROBORATING_FRAMES more frames.
-    corroborated: bool = False
+    # The weak frame-hash match whose alignment the pairs keep, which counts as
+    # CORROBORATING_FRAMES more frames; None when the keypoints stand alone.
+    hashed: HashAlignment | None = None
+
+    @property
+    def corroborated(self) -> bool:
+        return self.hashed is not None
 
     @property
     def support(self) -> int:
@@ -275,7 +281,7 @@ def _on_alignment(video_id: int, pairs: list[FeaturePair], hashed: HashAlignment
     if not on_line:
         return None
     return FeatureMatch(video_id, sorted(on_line, key=lambda p: p.query_t), hashed.speed,
-                        round(hashed.offset_s, 3), hashed.mirrored, corroborated=True)
+                        round(hashed.offset_s, 3), hashed.mirrored, hashed=hashed)
 
 
 class _KeypointPool:

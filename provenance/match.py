@@ -143,10 +143,13 @@ def keypoint_match(found: FeatureMatch, *, query_duration_s: float, query_step_s
                    reference_aspect: float | None) -> VideoMatch:
     """A keypoint match as a VideoMatch. Its segments run from the first frame
     that met to a step after the last (frames are described every
-    ``query_step_s``), within both videos' durations."""
-    qa = found.pairs[0].query_t
-    qb = min(query_duration_s, found.pairs[-1].query_t + query_step_s) \
-        if query_duration_s else found.pairs[-1].query_t
+    ``query_step_s``), and over the frames a corroborating hash match met on the
+    same alignment, within both videos' durations."""
+    qa, qb = found.pairs[0].query_t, found.pairs[-1].query_t
+    if query_duration_s:
+        qb = min(query_duration_s, qb + query_step_s)
+    if found.hashed is not None:
+        qa, qb = min(qa, found.hashed.query_segment[0]), max(qb, found.hashed.query_segment[1])
     ends = sorted(found.offset_s + found.speed * t for t in (qa, qb))
     ra, rb = max(0.0, ends[0]), ends[1]
     if reference_duration_s:

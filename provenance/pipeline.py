@@ -239,7 +239,7 @@ def match_hashed(hashed: HashedVideo, index: Index, settings: Settings) -> list[
     # at a lower threshold (the benchmark lists everything, then reads at the
     # default) must list what a run at the default would.
     claimed = max(params.score_threshold, DEFAULT_MATCH_THRESHOLD)
-    weak = {m.video_id: HashAlignment(m.speed, m.offset_s, m.mirrored)
+    weak = {m.video_id: HashAlignment(m.speed, m.offset_s, m.mirrored, m.query_segment)
             for m in every if 0 < m.score < claimed}
     best = {m.video_id: m for m in matches}
     for m in keypoint_matches(hashed, index, params,

@@ -85,13 +85,13 @@ def test_three_frames_are_a_match_only_where_a_weak_hash_match_puts_them():
     query = [FeatureSampler(10.0, 16 / 9).describe(float(i - 36) / 24, _keyframe(
         "tears-of-steel.mp4", i)) for i in (36, 48, 60)]
     assert find_feature_matches(query, [], stored) == []
-    agreeing = HashAlignment(speed=1.0, offset_s=1.5, mirrored=False)
+    agreeing = HashAlignment(speed=1.0, offset_s=1.5, mirrored=False, query_segment=(0.0, 1.25))
     found = find_feature_matches(query, [], stored, hash_alignments={1: agreeing})
     assert [(m.video_id, m.corroborated, m.score) for m in found] == [(1, True, 0.4)]
     assert [(p.query_t, p.reference_t) for p in found[0].pairs] == [(0.0, 1.5), (0.5, 2.0),
                                                                    (1.0, 2.5)]
-    elsewhere = HashAlignment(speed=1.0, offset_s=4.0, mirrored=False)
-    mirrored = HashAlignment(speed=1.0, offset_s=1.5, mirrored=True)
+    elsewhere = HashAlignment(speed=1.0, offset_s=4.0, mirrored=False, query_segment=(0.0, 1.25))
+    mirrored = HashAlignment(speed=1.0, offset_s=1.5, mirrored=True, query_segment=(0.0, 1.25))
     for alignment in (elsewhere, mirrored):
         assert find_feature_matches(query, [], stored, hash_alignments={1: alignment}) == []
     assert find_feature_matches(query, [], stored, hash_alignments={2: agreeing}) == []

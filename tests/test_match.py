@@ -11,7 +11,7 @@ from provenance.config import Settings
 from provenance.fetch import FetchedMedia, SourceMetadata
 from provenance.frame_search import FrameSearch
 from provenance.index import VIEW_CENTRE, Index
-from provenance.features import FeatureMatch, FeaturePair
+from provenance.features import FeatureMatch, FeaturePair, HashAlignment
 from provenance.match import (MatchParams, QueryFrames, describe_relations, find_matches,
                               keypoint_match)
 from provenance.views import FULL, Rotation, View
@@ -211,17 +211,21 @@ def test_an_inset_met_on_its_centre_is_inside_other_footage_not_cropped(framed):
     assert relations["inside_other_footage"] == pytest.approx(inset.area)
 
 
-@pytest.mark.parametrize("corroborated, said", [
-    (False, "no frame hash met"),
-    (True, "frame hashes met too weakly to list it, at the alignment the keypoints keep")])
-def test_a_keypoint_match_says_whether_the_frame_hashes_agreed(corroborated, said):
+@pytest.mark.parametrize("hashed, said", [
+    (None, "no frame hash met"),
+    (HashAlignment(1.0, 2.0, False, (0.0, 4.0)),
+     "frame hashes met too weakly to list it, at the alignment the keypoints keep")])
+def test_a_keypoint_match_says_whether_the_frame_hashes_agreed(hashed, said):
     """A desk weighing a keypoint match should know if it stands alone or on the
-    alignment a weak hash match found too (then it needed one frame fewer)."""
+    alignment a weak hash match found too (then it needed one frame fewer, and
+    the footage shared runs over the frames either met)."""
     found = FeatureMatch(3, [FeaturePair(t, 2.0 + t, 40, 1.0) for t in (0.0, 0.5, 1.0)],
-                         1.0, 2.0, False, corroborated=corroborated)
-    m = keypoint_match(found, query_duration_s=1.5, query_step_s=0.25, query_aspect=16 / 9,
+                         1.0, 2.0, False, hashed=hashed)
+    m = keypoint_match(found, query_duration_s=5.0, query_step_s=0.25, query_aspect=16 / 9,
                        reference_duration_s=10.0, reference_aspect=16 / 9)
-    assert m.score == (0.4 if corroborated else 0.3)
+    assert m.score == (0.3 if hashed is None else 0.4)
+    assert m.query_segment == ((0.0, 1.25) if hashed is None else (0.0, 4.0))
+    assert m.reference_segment == ((2.0, 3.25) if hashed is None else (2.0, 6.0))
     [reencoded] = [r for r in describe_relations(m, same_file=False, query_shape=(640, 360),
                                                  reference_shape=(640, 360))
                    if r.kind == "reencoded"]
