@@ -50,6 +50,7 @@ MAX_QUERY_FRAMES = 40
 MIN_KEYPOINTS = 8
 
 RATIO = 0.75  # Lowe's ratio test
+FLANN_SEED = 0  # the same check of the same index finds the same neighbours (see _KeypointPool)
 TWINS = 5  # copies of one point in other videos that are no rival (see _KeypointPool)
 RANSAC_PX = 4.0
 CANDIDATE_FRAMES = 6  # indexed frames a query frame is verified against, most votes first
@@ -297,6 +298,11 @@ class _KeypointPool:
         self.eligible = np.array([video_id not in skipped for video_id, _ in frames])
         self._matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
         self._matcher.add([self.descriptors])
+        # FLANN's trees are random, drawn from OpenCV's generator: unseeded, the
+        # nearest neighbours it finds (2-3 % of a query's pairings) depend on how
+        # many trees were built before in the process, and a clip checked in a
+        # batch could be found or missed by its place in the batch.
+        cv2.setRNGSeed(FLANN_SEED)
         self._matcher.train()
 
     def distinctive(self, query: FrameFeatures) -> list[tuple[int, int]]:
