@@ -9,7 +9,9 @@ What it does, in one run:
    each with its ground truth (reference id, reference segment, query segment),
    and 130 negatives: never-indexed footage edited like a repost (the 10 ASL
    look-alikes not indexed, later parts of the long shots whose start is
-   indexed, groups never indexed);
+   indexed, groups never indexed); and the look-alike split reversed: every
+   variant of the 10 indexed ASL clips checked against a second index of the
+   10 others (the ``asl_heldout`` negatives);
 3. runs the product in-process (``pipeline.check``) at its own decision threshold;
 4. runs two anchors on the same files: vPDQ (python-threatexchange's rule) and a
    plain pHash at 1 frame/s calibrated to zero false positives on the negatives;
@@ -136,7 +138,8 @@ def product_key() -> tuple[str, dict]:
         .hexdigest()[:12], ident
 
 
-def run_product(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path) -> tuple[dict, dict]:
+def run_product(refs: dict[str, V.Ref], heldout: dict[str, V.Ref], queries: list[V.Query],
+                cache: Path) -> tuple[dict, dict]:
     key, ident = product_key()  # before importing the pipeline: the code that runs is hashed
     from provenance import pipeline
 
@@ -146,11 +149,16 @@ def run_product(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path) -> 
     (pdir / "product.json").write_text(json.dumps(ident, indent=2, default=str))
     results_path = pdir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    by_source = {str(Path(r.media.path).resolve()): r.id for r in refs.values()}
+    by_source = {str(Path(r.media.path).resolve()): r.id
+                 for r in (*refs.values(), *heldout.values())}
     info = {"key": key, **ident, "threshold": settings.match_score_threshold,
             "index_seconds": 0.0}
     log(f"product: key {key} ({pdir})")
-    with pipeline.default_index(settings) as index:
+    heldout_settings = dataclasses.replace(settings, db_path=pdir / "heldout.db")
+    with pipeline.default_index(settings) as index, \
+            pipeline.default_index(heldout_settings) as heldout_index:
+        for r in heldout.values():
+            pipeline.add(r.media.path, heldout_index, heldout_settings)
         t0 = time.perf_counter()
         added = 0
         for r in refs.values():
@@ -167,7 +175,8 @@ def run_product(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path) -> 
             t1 = time.perf_counter()
             rec: dict = {"matches": [], "error": None}
             try:
-                report = pipeline.check(q.path, index, settings)
+                against = heldout_index if q.extra.get("against") == "heldout" else index
+                report = pipeline.check(q.path, against, settings)
                 for m in report.matches:
                     src = str(Path(m.video.source).resolve()) if m.video.source else ""
                     rec["matches"].append({
@@ -200,9 +209,9 @@ def _save(path: Path, data: dict) -> None:
 
 # --------------------------------------------------------------------------- anchors
 
-def run_anchors(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path, workers: int,
-                with_vpdq: bool) -> tuple[dict, dict, dict]:
-    files = {r.id: r.media.path for r in refs.values()}
+def run_anchors(refs: dict[str, V.Ref], heldout: dict[str, V.Ref], queries: list[V.Query],
+                cache: Path, workers: int, with_vpdq: bool) -> tuple[dict, dict, dict]:
+    files = {r.id: r.media.path for r in (*refs.values(), *heldout.values())}
     files.update({q.id: q.path for q in queries})
     keys = {name: file_key(p) for name, p in files.items()}
     hashed: dict[str, tuple] = {}
@@ -228,18 +237,22 @@ def run_anchors(refs: dict[str, V.Ref], queries: list[V.Query], cache: Path, wor
                 if i % 100 == 0:
                     log(f"  {i}/{len(todo)}  {time.perf_counter() - t0:.0f} s")
         log(f"anchors: hashed in {time.perf_counter() - t0:.0f} s")
-    ph_refs = anchors.PhashRefs({r: hashed[keys[r]][0] for r in refs})
-    vp_refs = anchors.VpdqRefs({r: hashed[keys[r]][1] for r in refs}) if with_vpdq else None
+    ph_refs, vp_refs = {}, {}
+    for against, which in (("index", refs), ("heldout", heldout)):
+        ph_refs[against] = anchors.PhashRefs({r: hashed[keys[r]][0] for r in which})
+        vp_refs[against] = anchors.VpdqRefs({r: hashed[keys[r]][1] for r in which}) \
+            if with_vpdq else None
     vp_out, ph_out = {}, {}
     for q in queries:
         ph, vp = hashed[keys[q.id]]
+        against = q.extra.get("against", "index")
         t1 = time.perf_counter()
-        near = ph_refs.nearest(ph)
+        near = ph_refs[against].nearest(ph)
         ph_out[q.id] = {"nearest": near, "n": len(ph["hashes"]), "error": ph["error"],
                         "seconds": ph["seconds"] + time.perf_counter() - t1}
         if with_vpdq:
             t1 = time.perf_counter()
-            scores = vp_refs.match(vp)
+            scores = vp_refs[against].match(vp)
             vp_out[q.id] = {"scores": scores, "error": vp["error"],
                             "seconds": vp["seconds"] + time.perf_counter() - t1}
     ref_cost = {"phash_ref_seconds": sum(hashed[keys[r]][0]["seconds"] for r in refs)}
@@ -449,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
         key = f"corpus:{rel}" if path.startswith(str(corpus)) else f"cut:{Path(path).name}"
         refs[ref_id] = V.Ref(ref_id, groups[rel], rel, V.Media(path, key, w, h, d))
 
+    heldout = {}
+    for ref_id, rel in V.HELDOUT_REFERENCES:
+        m = V.corpus_media(corpus, rel)
+        heldout[ref_id] = V.Ref(ref_id, groups[rel], rel, m)
+
     # 2. queries
     queries = V.plan_queries(corpus, cache, refs)
     if args.prune:
@@ -459,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         keep = set(args.only.split(","))
         queries = [q for q in queries if q.family in keep or q.transform in keep
                    or (not q.positive and "negative" in keep)]
-    gen_errors = run_jobs([q.job for q in queries if q.job], args.jobs, "query variants")
+    # A held-out negative is its positive twin's file: one job for both.
+    jobs = {q.job.out: q.job for q in queries if q.job}
+    gen_errors = run_jobs(list(jobs.values()), args.jobs, "query variants")
     dropped = [q for q in queries if q.path in gen_errors]
     queries = [q for q in queries if q.path not in gen_errors]
     check_durations(queries, cache)
@@ -469,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. product
     t_prod = time.perf_counter()
-    prod, pinfo = run_product(refs, queries, cache)
+    prod, pinfo = run_product(refs, heldout, queries, cache)
     t_prod = time.perf_counter() - t_prod
 
     # 4. anchors
@@ -482,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         vpdq_why = "skipped (--no-vpdq)" if args.no_vpdq else anchors.vpdq_available()
         if vpdq_why:
             log(f"vPDQ anchor not run: {vpdq_why}")
-        vp_out, ph_out, anchor_info = run_anchors(refs, queries, cache, args.jobs,
+        vp_out, ph_out, anchor_info = run_anchors(refs, heldout, queries, cache, args.jobs,
                                                   vpdq_why is None)
         if vpdq_why is None:
             tools.append("vpdq")
@@ -535,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t_all
     print()
     print(f"provenance accuracy benchmark ({mode}{': ' + args.only if args.only else ''}): "
-          f"{len(refs)} references indexed, {len(pos)} positive and {len(neg)} negative queries")
+          f"{len(refs)} references indexed (and {len(heldout)} look-alikes in a held-out index), "
+          f"{len(pos)} positive and {len(neg)} negative queries")
     print(f"product {pinfo['version']} key {pinfo['key']} (sources {pinfo['sources']}), "
           f"{pinfo['settings']['hash_algorithm']}, threshold {pinfo['threshold']}")
     print("rec = right video listed; R@1 = right video first; FP = queries listing a wrong "
@@ -582,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         "references": {r.id: {"corpus_file": r.corpus_file, "group": r.group,
                               "indexed_file": r.media.path, "duration": r.media.duration,
                               "size": [r.media.width, r.media.height]} for r in refs.values()},
+        "heldout_references": {r.id: r.corpus_file for r in heldout.values()},
         "summary": {"rows": [(lbl, kind, per) for lbl, kind, per in rows if kind != "sep"],
                     "negatives": neg_rows},
         "dropped": [{"id": q.id, "error": gen_errors[q.path]} for q in dropped],

@@ -66,6 +66,12 @@ REFERENCES = [
 
 ASL_NOT_INDEXED = ["brother", "eat", "hungry", "learn", "milk", "no", "sorry", "student",
                    "want", "yes"]
+# The look-alike split reversed: a second index holds the ASL clips never indexed above,
+# and every variant of the indexed ASL references is checked against it too. Anything
+# listed there is a wrong video. Ten indexed look-alikes against one split's forty edits
+# showed no false alarm while this reversal found 20 (of 430) at the same threshold.
+HELDOUT_REFERENCES = [(f"asl-{w}", f"intel-asl/asl-{w}.mkv") for w in ASL_NOT_INDEXED]
+ASL_REFS = {ref_id for ref_id, rel in REFERENCES if rel.startswith("intel-asl/")}
 # Groups never indexed: negatives, and the "other footage" of composites.
 UNINDEXED = ["mdn/friday.mp4", "mdn/bug_video_640.mp4", "moviepy/example3-sintel.mp4",
              "flutter/bee.mp4", "flutter/rotated_nail.ts", "psychopy/jwpIntro.mp4",
@@ -146,7 +152,9 @@ class Query:
     ref: str | None = None
     ref_seg: tuple[float, float] | None = None
     query_seg: tuple[float, float] | None = None
-    negative_kind: str | None = None   # asl_lookalike, later_segment, unindexed_group
+    # asl_lookalike, later_segment, unindexed_group, asl_heldout (checked against the
+    # held-out index: extra["against"] == "heldout")
+    negative_kind: str | None = None
     source: str = ""                   # corpus file(s) it was made from
     job: Job | None = None
     quick: bool = False
@@ -646,6 +654,11 @@ def plan_queries(corpus: Path, cache: Path, refs: dict[str, Ref]) -> list[Query]
                 source=" + ".join([ref.corpus_file] + [Path(m.path).name for m in used]),
                 job=Job(str(out), argv), quick=ref_id in QUICK_REFS,
                 extra={"expected_duration": qseg[1] + (3.0 if name == "inserted" else 0.0)}))
+    for q in [q for q in queries if q.ref in ASL_REFS]:
+        queries.append(Query(
+            id=f"heldout/{q.id}", family="negative", transform="neg:asl_heldout", path=q.path,
+            positive=False, negative_kind="asl_heldout", source=q.source, job=q.job,
+            quick=q.quick, extra={"against": "heldout"}))
     for rel, ref_id, rseg, qseg in NATURAL:
         m = corpus_media(corpus, rel)
         qseg = (qseg[0], m.duration if qseg[1] is None else qseg[1])

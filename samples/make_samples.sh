@@ -29,6 +29,8 @@ check "mdn/flower.mp4"                             "0cd83d944a6ca782"
 check "intel-gif/head-pose-face-detection-female.gif" "67646830ba9551b9"
 check "intel-gif/fruit-and-vegetable-detection.gif"      "e4cd631701146c47"
 check "intel-asl/asl-night.mkv"                          "402fcf62d26c69b4"
+check "intel-asl/asl-learn.mkv"                          "9e05d501b897fb95"
+check "intel-asl/asl-school.mkv"                         "3b39a9bad8687101"
 
 # Common encode settings: H.264 yuv420p, CRF, faststart, no audio, no metadata, bit-exact.
 enc=(-an -sn -dn -map_metadata -1 -c:v libx264 -preset medium -threads 1 -pix_fmt yuv420p
@@ -88,5 +90,11 @@ cp "$corpus/intel-asl/asl-night.mkv" "$out/asl-night.mkv"
 "$ffmpeg" -nostdin -hide_banner -loglevel error -y -ss 0.46 -t 1.38 -i "$corpus/intel-asl/asl-night.mkv" \
   -map 0:v:0 -vf "crop=576:432,scale=288:216,pad=336:264:24:24:color=black,drawbox=x=0:y=ih*0.88:w=iw:h=ih*0.12:color=0xC00000@0.95:t=fill,drawtext=fontfile=$font:text=BREAKING NEWS - unverified video circulating:fontcolor=white:fontsize=18:borderw=0:bordercolor=black:x=w-t*80:y=h*0.94-th/2,scale=trunc(iw/2)*2:trunc(ih/2)*2" \
   -an -sn -dn -c:v libx264 -preset superfast -pix_fmt yuv420p -crf 28 "$out/asl-night-news-repost.mp4"
+
+# 7. Test fixtures: two more clips of the same signer at the same desk, other words
+#    (2.0 s and 2.4 s, the corpus files unchanged). Each starts from the rest pose the
+#    other does; tests/test_end_to_end.py holds that neither is listed for the other.
+cp "$corpus/intel-asl/asl-learn.mkv" "$out/asl-learn.mkv"
+cp "$corpus/intel-asl/asl-school.mkv" "$out/asl-school.mkv"
 
 echo "samples written to $out"

@@ -222,6 +222,21 @@ def test_news_repost_too_small_for_either_measure_alone_is_found_by_both(tmp_pat
     assert abs(start - 0.46) <= 0.25 and end >= 1.6, match["reference_segment"]
 
 
+def test_another_sign_by_the_same_signer_in_the_same_office_is_not_listed(tmp_path):
+    """Two 2 s clips of one signer at one desk, signing other words, both from and
+    back to the same rest pose: the frames of one meet the other's opening moments
+    10-24 bits off (a PDQ match is within 31). Another sign is not the same footage;
+    a copy of either still finds its own."""
+    env = _env(tmp_path)
+    assert run_cli("add", str(SAMPLES / "asl-learn.mkv"), env=env).returncode == 0
+    assert check_json(env, SAMPLES / "asl-school.mkv")["matches"] == []
+    assert run_cli("add", str(SAMPLES / "asl-school.mkv"), env=env).returncode == 0
+    copy = ffmpeg_cut(SAMPLES / "asl-school.mkv", tmp_path / "school-copy.mp4",
+                      vf="scale=480:-2")
+    match, _ = sole_match(check_json(env, copy), "asl-school.mkv")
+    assert match["alignment"]["speed"] == 1.0
+
+
 def test_copy_covered_in_stickers_is_found(indexed, tmp_path):
     """Six stickers (boxes and glyphs, a sixth of the picture's height each) over
     the footage: found whichever way, by the frame hashes or the keypoints."""

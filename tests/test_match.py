@@ -87,6 +87,25 @@ def test_heavily_edited_copy_of_moving_footage_is_listed_at_the_same_distance(in
     assert _listed(index, edited, times) == [ids["moving"]]
 
 
+def test_a_look_alike_whose_frames_crowd_onto_a_few_reference_instants_is_not_listed(tmp_path):
+    # A 2 s clip of a signer; another sign by the same signer, checked against it,
+    # holds each of three of its moments (the rest pose, the hands rising) over three
+    # query frames, 14-22 bits off, as if the clip were slowed down.
+    rng = np.random.default_rng(3)
+    clip = rng.integers(0, 2**64, size=(16, WORDS), dtype=np.uint64)
+    with Index(tmp_path / "index.db", default_scheme="pdq-256-v1") as index:
+        video = _add(index, "signer", clip)
+        times = np.arange(9) * 0.25
+        held = [(1, 14), (4, 20), (7, 22)]  # (reference frame, bits off) per 3 frames
+        other_sign = np.array([_flip(clip[frame], bits, rng)
+                               for frame, bits in held for _ in range(3)])
+        assert _listed(index, other_sign, times) == []
+        # A copy slowed to half speed shows a new reference instant in every query
+        # frame, at least as far off, and is listed.
+        slowed = np.array([_flip(clip[k], 22, rng) for k in range(len(times))])
+        assert _listed(index, slowed, times) == [video]
+
+
 def _spoiled_copy(moving: np.ndarray, kept: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A copy of ``moving`` sampled every 0.25 s, 24 bits off where ``kept``, and
     elsewhere spoiled past recognition (a heavy edit, frames of other footage)."""
