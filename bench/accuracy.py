@@ -462,10 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         key = f"corpus:{rel}" if path.startswith(str(corpus)) else f"cut:{Path(path).name}"
         refs[ref_id] = V.Ref(ref_id, groups[rel], rel, V.Media(path, key, w, h, d))
 
-    heldout = {}
-    for ref_id, rel in V.HELDOUT_REFERENCES:
-        m = V.corpus_media(corpus, rel)
-        heldout[ref_id] = V.Ref(ref_id, groups[rel], rel, m)
+    heldout = {ref_id: V.Ref(ref_id, groups[rel], rel, V.corpus_media(corpus, rel))
+               for ref_id, rel in V.HELDOUT_REFERENCES}
 
     # 2. queries
     queries = V.plan_queries(corpus, cache, refs)

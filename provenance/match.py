@@ -266,9 +266,11 @@ def _align_video(video_id: int, query: QueryFrames, q_idx: np.ndarray, ref_t: np
         r_end = min(r_end, ref_duration)
     r_seg = (float(r_start), float(max(r_end, r_start)))
     in_segment = np.count_nonzero((query.times >= q_seg[0]) & (query.times <= qt.max()))
-    evidence = sum(np.unique(ref_t[group][_tells_time(
-        query_t, ref_t, dist, q_idx, view_of_pair == view_index, group, speed, group_offset,
-        params.radius)]).size for group_offset, group in groups)
+    evidence = 0
+    for group_offset, group in groups:
+        telling = _tells_time(query_t, ref_t, dist, q_idx, view_of_pair == view_index, group,
+                              speed, group_offset, params.radius)
+        evidence += np.unique(ref_t[group][telling]).size
     density = max(evidence / max(in_segment, 1), min(1.0, evidence / PROOF_FRAMES))
     closeness = 1.0 - float(d.mean()) / (params.radius + 1)
     support = min(1.0, evidence / FULL_SUPPORT_FRAMES)
